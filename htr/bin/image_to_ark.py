@@ -1,0 +1,99 @@
+"""Line images (img.scp) -> Kaldi features: feats.ark, feats.scp, feats_shape.
+
+    python -m htr.bin.image_to_ark data/train dump/train --height 100 --nj 4
+
+Reads `<data_dir>/img.scp`, writes features as ESPnet's IAM recipe does (htr.data.image_features)
+into `<out_dir>/feats.ark` with `feats.scp` and `feats_shape`, and copies text/utt2spk/spk2utt for
+the utterances written, so out_dir is itself a valid data dir. Images that cannot be read, are
+empty, or resize to zero width are reported (file named) and listed in `<out_dir>/bad_images`;
+all good images are still written.
+"""
+import argparse
+import functools
+import logging
+import sys
+from multiprocessing import Pool
+from pathlib import Path
+
+import kaldiio
+
+from htr.data.datadir import read_kv, read_text, utt2spk_to_spk2utt, write_kv
+from htr.data.image_features import BadImageError, load_features
+from htr.utils.progress import Progress
+
+
+def _extract(item, height, width_factor):
+    utt, path = item
+    try:
+        return utt, load_features(path, height, width_factor), None
+    except BadImageError as e:
+        return utt, None, str(e)
+
+
+def images_to_ark(img_scp, out_dir, height=100, width_factor=0.5, nj=1):
+    """Write feats.{ark,scp}, feats_shape and bad_images under out_dir; return (n_written, bad list)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    items = list(read_kv(img_scp).items())
+    extract = functools.partial(_extract, height=height, width_factor=width_factor)
+    bad, shapes = [], {}
+    ark, scp = out_dir / "feats.ark", out_dir / "feats.scp"
+    pool = Pool(nj) if nj > 1 else None
+    results = pool.imap(extract, items, chunksize=8) if pool else map(extract, items)
+    try:
+        with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer, \
+                Progress(len(items), desc=f"features {img_scp}", unit="img") as progress:
+            for utt, feats, error in results:
+                progress.update()
+                if error is not None:
+                    logging.warning("skipping %s: %s", utt, error)
+                    bad.append((utt, error))
+                    continue
+                writer(utt, feats)
+                shapes[utt] = f"{feats.shape[0]},{feats.shape[1]}"
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    write_kv(out_dir / "feats_shape", shapes)
+    with open(out_dir / "bad_images", "w", encoding="utf-8") as f:
+        for utt, error in bad:
+            f.write(f"{utt} {error}\n")
+    return len(shapes), bad
+
+
+def copy_utt_files(data_dir, out_dir, keep):
+    """Copy text/utt2spk (restricted to `keep`) and rebuild spk2utt."""
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if (data_dir / "text").exists():
+        write_kv(out_dir / "text", {k: v for k, v in read_text(data_dir / "text").items() if k in keep})
+    utt2spk = read_kv(data_dir / "utt2spk") if (data_dir / "utt2spk").exists() else {u: u for u in keep}
+    utt2spk = {k: v for k, v in utt2spk.items() if k in keep}
+    write_kv(out_dir / "utt2spk", utt2spk)
+    write_kv(out_dir / "spk2utt", utt2spk_to_spk2utt(utt2spk))
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data_dir", help="data dir with img.scp (and text, utt2spk)")
+    p.add_argument("out_dir", help="where feats.ark/feats.scp/feats_shape are written")
+    p.add_argument("--height", type=int, default=100, help="feature dimension = image height after resize")
+    p.add_argument("--width_factor", type=float, default=0.5, help="frames = int(w / h * height * width_factor)")
+    p.add_argument("--nj", type=int, default=1, help="parallel worker processes")
+    return p
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    img_scp = Path(args.data_dir) / "img.scp"
+    if not img_scp.exists():
+        sys.exit(f"{img_scp}: not found")
+    n, bad = images_to_ark(img_scp, args.out_dir, args.height, args.width_factor, args.nj)
+    copy_utt_files(args.data_dir, args.out_dir, set(read_kv(Path(args.out_dir) / "feats_shape")))
+    logging.info("wrote %d utterances to %s/feats.scp; %d bad images listed in %s/bad_images",
+                 n, args.out_dir, len(bad), args.out_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""Kaldi-style data directories, in Python: no Kaldi, no perl.
+
+A data directory holds one utterance (one text line image) per line in each file, keyed by utt-id:
+
+    text       utt-id transcript (may be empty)
+    utt2spk    utt-id speaker-id (for HTR: the writer, or the utt-id itself)
+    spk2utt    speaker-id utt-id utt-id ...   (derived from utt2spk)
+    img.scp    utt-id path/to/image.png
+    feats.scp  utt-id path/to/feats.ark:offset
+    feats_shape utt-id frames,dims
+
+Kaldi's rules: every file sorted by key in C (byte) order, keys unique, and the per-utterance files
+share one key set.
+"""
+from collections import OrderedDict
+from pathlib import Path
+
+# Files keyed by utterance; a data dir holds any subset of them.
+UTT_FILES = ("text", "utt2spk", "img.scp", "feats.scp", "feats_shape", "num_frames", "utt2writer")
+
+
+class DataDirError(ValueError):
+    """Malformed data-dir file; the message names the file and line."""
+
+
+def sort_key(key):
+    """Kaldi sorts with LC_ALL=C, i.e. by bytes."""
+    return key.encode("utf-8")
+
+
+def read_kv(path, allow_empty_value=False):
+    """Read 'key value' lines into an ordered dict (value is the rest of the line).
+
+    Raises DataDirError naming the file and line for a missing value or a repeated key.
+    """
+    path = Path(path)
+    table = OrderedDict()
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            parts = line.split(maxsplit=1)
+            key = parts[0]
+            value = parts[1].strip() if len(parts) > 1 else ""
+            if not value and not allow_empty_value:
+                raise DataDirError(f"{path}:{lineno}: no value for key '{key}'")
+            if key in table:
+                raise DataDirError(f"{path}:{lineno}: duplicate key '{key}'")
+            table[key] = value
+    return table
+
+
+def write_kv(path, table):
+    """Write a dict as 'key value' lines, sorted in C order (an empty value writes just the key)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for key in sorted(table, key=sort_key):
+            value = table[key]
+            f.write(f"{key} {value}\n" if value != "" else f"{key}\n")
+    tmp.replace(path)
+
+
+def utt2spk_to_spk2utt(utt2spk):
+    spk2utt = OrderedDict()
+    for utt in sorted(utt2spk, key=sort_key):
+        spk2utt.setdefault(utt2spk[utt], []).append(utt)
+    return OrderedDict((spk, " ".join(utts)) for spk, utts in spk2utt.items())
+
+
+def read_text(path):
+    """The `text` file: transcripts may be empty."""
+    return read_kv(path, allow_empty_value=True)
+
+
+def write_data_dir(data_dir, text, utt2spk=None, img_scp=None, feats_scp=None):
+    """Write a consistent data dir; utt2spk defaults to each utterance being its own speaker."""
+    data_dir = Path(data_dir)
+    utt2spk = utt2spk if utt2spk is not None else {u: u for u in text}
+    write_kv(data_dir / "text", text)
+    write_kv(data_dir / "utt2spk", utt2spk)
+    write_kv(data_dir / "spk2utt", utt2spk_to_spk2utt(utt2spk))
+    if img_scp is not None:
+        write_kv(data_dir / "img.scp", img_scp)
+    if feats_scp is not None:
+        write_kv(data_dir / "feats.scp", feats_scp)
+
+
+def _present_utt_files(data_dir):
+    return [name for name in UTT_FILES if (data_dir / name).exists()]
+
+
+def _check_sorted_unique(path, allow_empty_value):
+    """Problems with one file's order and uniqueness (read line by line, so every problem is named)."""
+    problems = []
+    previous = None
+    seen = set()
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.split(maxsplit=1)
+            if not parts:
+                problems.append(f"{path}:{lineno}: empty line")
+                continue
+            key = parts[0]
+            if len(parts) < 2 and not allow_empty_value:
+                problems.append(f"{path}:{lineno}: no value for key '{key}'")
+            if key in seen:
+                problems.append(f"{path}:{lineno}: duplicate key '{key}'")
+            elif previous is not None and sort_key(key) < sort_key(previous):
+                problems.append(f"{path}:{lineno}: not sorted ('{key}' after '{previous}'; sort with LC_ALL=C)")
+            seen.add(key)
+            previous = key
+    return problems
+
+
+def validate_data_dir(data_dir):
+    """Return a list of problems (empty when the dir is valid): order, uniqueness, shared keys."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        return [f"{data_dir}: not a directory"]
+    names = _present_utt_files(data_dir)
+    if "text" not in names and "img.scp" not in names and "feats.scp" not in names:
+        return [f"{data_dir}: none of text, img.scp, feats.scp present"]
+    problems = []
+    tables = {}
+    for name in names:
+        file_problems = _check_sorted_unique(data_dir / name, allow_empty_value=(name == "text"))
+        problems += file_problems
+        if not file_problems:
+            tables[name] = read_kv(data_dir / name, allow_empty_value=(name == "text"))
+    reference_name = next(iter(tables), None)
+    for name, table in tables.items():
+        if name == reference_name:
+            continue
+        ref = tables[reference_name]
+        missing = [k for k in ref if k not in table]
+        extra = [k for k in table if k not in ref]
+        if missing:
+            problems.append(f"{data_dir / name}: {len(missing)} utterances of {reference_name} missing "
+                            f"(first: {missing[0]})")
+        if extra:
+            problems.append(f"{data_dir / name}: {len(extra)} utterances not in {reference_name} "
+                            f"(first: {extra[0]})")
+    if "utt2spk" in tables and (data_dir / "spk2utt").exists():
+        try:
+            spk2utt = read_kv(data_dir / "spk2utt")
+        except DataDirError as e:
+            problems.append(str(e))
+        else:
+            if spk2utt != utt2spk_to_spk2utt(tables["utt2spk"]):
+                problems.append(f"{data_dir / 'spk2utt'}: does not match utt2spk")
+    return problems
+
+
+def fix_data_dir(data_dir, backup=True):
+    """Keep only the utterances present in every per-utterance file; sort, dedupe, rebuild spk2utt.
+
+    Returns a list of (utt-id, reason) for every utterance dropped; the reasons are also written
+    to `<data_dir>/dropped_utts` so nothing disappears silently.
+    """
+    data_dir = Path(data_dir)
+    names = _present_utt_files(data_dir)
+    tables = {}
+    dropped = []
+    for name in names:
+        table = OrderedDict()
+        with open(data_dir / name, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                parts = line.rstrip("\n").split(maxsplit=1)
+                if not parts:
+                    continue
+                key, value = parts[0], (parts[1].strip() if len(parts) > 1 else "")
+                if not value and name != "text":
+                    dropped.append((key, f"{name}:{lineno} has no value"))
+                    continue
+                if key in table:
+                    dropped.append((key, f"{name}:{lineno} repeats the key; first entry kept"))
+                    continue
+                table[key] = value
+        tables[name] = table
+    dropped_keys = {k for k, reason in dropped if "has no value" in reason}
+    all_keys = set().union(*(t.keys() for t in tables.values())) if tables else set()
+    keep = set(all_keys)
+    for key in sorted(all_keys, key=sort_key):
+        absent = [name for name, t in tables.items() if key not in t]
+        if absent:
+            keep.discard(key)
+            if key not in dropped_keys:
+                dropped.append((key, "missing from " + ", ".join(absent)))
+    if backup:
+        backup_dir = data_dir / ".backup"
+        backup_dir.mkdir(exist_ok=True)
+        for name in names + (["spk2utt"] if (data_dir / "spk2utt").exists() else []):
+            (backup_dir / name).write_bytes((data_dir / name).read_bytes())
+    for name, table in tables.items():
+        write_kv(data_dir / name, OrderedDict((k, v) for k, v in table.items() if k in keep))
+    if "utt2spk" in tables:
+        write_kv(data_dir / "spk2utt",
+                 utt2spk_to_spk2utt({k: v for k, v in tables["utt2spk"].items() if k in keep}))
+    with open(data_dir / "dropped_utts", "w", encoding="utf-8") as f:
+        for key, reason in dropped:
+            f.write(f"{key} {reason}\n")
+    return dropped
+
+
+def split_lines(lines, num_parts):
+    """Split a list into num_parts contiguous parts whose sizes differ by at most one
+    (Kaldi's split_scp.pl: the first parts get the extra lines)."""
+    if num_parts < 1:
+        raise ValueError("num_parts must be >= 1")
+    if len(lines) < num_parts:
+        raise ValueError(f"cannot split {len(lines)} lines into {num_parts} non-empty parts")
+    base, extra = divmod(len(lines), num_parts)
+    parts, start = [], 0
+    for i in range(num_parts):
+        size = base + (1 if i < extra else 0)
+        parts.append(lines[start:start + size])
+        start += size
+    return parts
+
+
+def split_scp(scp_path, out_paths, utt2spk=None):
+    """Split an scp (or any keyed file) into len(out_paths) files.
+
+    With utt2spk, all utterances of a speaker go to the same part (parts balanced by line count).
+    """
+    with open(scp_path, encoding="utf-8") as f:
+        lines = [line for line in f if line.strip()]
+    n = len(out_paths)
+    if utt2spk is None:
+        parts = split_lines(lines, n)
+    else:
+        by_speaker = OrderedDict()
+        for line in lines:
+            utt = line.split(maxsplit=1)[0]
+            by_speaker.setdefault(utt2spk[utt], []).append(line)
+        if len(by_speaker) < n:
+            raise ValueError(f"{scp_path}: {len(by_speaker)} speakers cannot fill {n} parts")
+        speaker_groups = split_lines(list(by_speaker.values()), n)
+        parts = [[line for group in groups for line in group] for groups in speaker_groups]
+    for out_path, part in zip(out_paths, parts):
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        with open(out_path, "w", encoding="utf-8") as f:
+            f.writelines(part)
+    return [len(p) for p in parts]

@@ -1,0 +1,36 @@
+"""Line images -> feature matrices, exactly as ESPnet's IAM recipe makes them.
+
+Grayscale, resized to `height` rows and int(w / h * height * width_factor) columns with Pillow's
+default filter, raw 0-255 float32 values, transposed so that image columns are frames:
+the result is (frames, height).
+"""
+import numpy as np
+from PIL import Image
+
+
+class BadImageError(ValueError):
+    """An image that cannot become features; the message names the file."""
+
+
+def image_to_features(image, height=100, width_factor=0.5):
+    """A PIL image -> float32 array of shape (frames, height)."""
+    w, h = image.size
+    if w == 0 or h == 0:
+        raise BadImageError(f"empty image ({w}x{h})")
+    width = int(w / h * height * width_factor)
+    if width < 1:
+        raise BadImageError(f"image {w}x{h} resizes to zero width at height {height}")
+    gray = image.convert("L").resize((width, height))
+    return np.asarray(gray, dtype=np.float32).T.copy()
+
+
+def load_features(path, height=100, width_factor=0.5):
+    """Read an image file and return its features; any failure becomes BadImageError naming the file."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image_to_features(image, height, width_factor)
+    except BadImageError as e:
+        raise BadImageError(f"{path}: {e}") from None
+    except (OSError, ValueError, SyntaxError) as e:  # Pillow raises these for missing/truncated/unknown files
+        raise BadImageError(f"{path}: unreadable image ({e})") from None

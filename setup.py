@@ -1,0 +1,29 @@
+"""htr: an ESPnet-style recipe toolkit for handwritten text recognition."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+requirements = [
+    line.split("#")[0].strip()
+    for line in (here / "requirements.txt").read_text().splitlines()
+    if line.split("#")[0].strip()
+]
+# Every module in htr/bin with a main() is also a console script: htr/bin/image_to_ark.py -> htr-image-to-ark
+tools = sorted(p.stem for p in (here / "htr" / "bin").glob("*.py") if not p.stem.startswith("_"))
+console_scripts = [f"htr-{t.replace('_', '-')}=htr.bin.{t}:main" for t in tools]
+
+setup(
+    name="htr",
+    version=(here / "htr" / "VERSION").read_text().strip(),
+    description="ESPnet-style recipes and models for handwritten text recognition",
+    long_description=(here / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=find_packages(include=["htr", "htr.*"]),
+    package_data={"htr": ["VERSION"]},
+    python_requires=">=3.9",
+    install_requires=requirements,
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={"console_scripts": console_scripts},
+)

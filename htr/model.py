@@ -1,0 +1,78 @@
+"""The joint CTC/attention recogniser (ESPnet's ESPnetASRModel, for images).
+
+loss = ctc_weight · CTC + (1 - ctc_weight) · label-smoothed attention loss.
+"""
+import torch
+from torch import nn
+
+from htr.nets.label_smoothing import LabelSmoothingLoss
+
+IGNORE_ID = -1
+
+
+def add_sos_eos(ys, lengths, sos, eos, ignore_id=IGNORE_ID):
+    """ys (B, L) padded -> decoder input <sos>+y (padded with eos), target y+<eos> (padded with ignore_id)."""
+    ys_in, ys_out = [], []
+    for y, n in zip(ys, lengths):
+        y = y[:n]
+        ys_in.append(torch.cat([y.new_full((1,), sos), y]))
+        ys_out.append(torch.cat([y, y.new_full((1,), eos)]))
+    pad_in = nn.utils.rnn.pad_sequence(ys_in, batch_first=True, padding_value=eos)
+    pad_out = nn.utils.rnn.pad_sequence(ys_out, batch_first=True, padding_value=ignore_id)
+    return pad_in, pad_out
+
+
+def token_accuracy(logits, target, ignore_id=IGNORE_ID):
+    keep = target != ignore_id
+    correct = (logits.argmax(-1) == target) & keep
+    return float(correct.sum()) / max(float(keep.sum()), 1.0)
+
+
+class OCRModel(nn.Module):
+    def __init__(self, vocab_size, token_list, normalize, encoder, decoder, ctc, ctc_weight=0.5,
+                 lsm_weight=0.0, length_normalized_loss=False, ignore_id=IGNORE_ID, **unused):
+        super().__init__()
+        if not 0.0 <= ctc_weight <= 1.0:
+            raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
+        self.vocab_size = vocab_size
+        self.token_list = list(token_list)
+        self.sos = self.eos = vocab_size - 1
+        self.blank_id = 0
+        self.ignore_id = ignore_id
+        self.ctc_weight = ctc_weight
+        self.normalize = normalize
+        self.encoder = encoder
+        self.decoder = decoder
+        self.ctc = ctc
+        self.criterion_att = LabelSmoothingLoss(vocab_size, ignore_id, lsm_weight, length_normalized_loss)
+
+    def encode(self, feats, feats_lengths):
+        """Normalise and encode: (B, T, F) -> (B, T', d), lengths."""
+        feats = feats[:, : int(feats_lengths.max())]
+        if self.normalize is not None:
+            feats, feats_lengths = self.normalize(feats, feats_lengths)
+        return self.encoder(feats, feats_lengths)
+
+    def forward(self, feats, feats_lengths, text, text_lengths):
+        """Returns (loss, stats) with stats loss, loss_ctc, loss_att, acc (ESPnet semantics)."""
+        text = text[:, : int(text_lengths.max())]
+        enc, enc_lens = self.encode(feats, feats_lengths)
+        stats = {}
+        loss_ctc = loss_att = None
+        if self.ctc_weight > 0.0:
+            loss_ctc = self.ctc(enc, enc_lens, text, text_lengths)
+            stats["loss_ctc"] = loss_ctc.detach()
+        if self.ctc_weight < 1.0:
+            ys_in, ys_out = add_sos_eos(text, text_lengths, self.sos, self.eos, self.ignore_id)
+            logits, _ = self.decoder(enc, enc_lens, ys_in, text_lengths + 1)
+            loss_att = self.criterion_att(logits, ys_out)
+            stats["loss_att"] = loss_att.detach()
+            stats["acc"] = token_accuracy(logits, ys_out, self.ignore_id)
+        if loss_att is None:
+            loss = loss_ctc
+        elif loss_ctc is None:
+            loss = loss_att
+        else:
+            loss = self.ctc_weight * loss_ctc + (1 - self.ctc_weight) * loss_att
+        stats["loss"] = loss.detach()
+        return loss, stats

@@ -1,0 +1,130 @@
+"""Load a trained model: an ESPnet model zip, an unpacked pack (meta.yaml), an htr/ESPnet
+experiment dir (config.yaml + *.pth), or an explicit (config.yaml, model.pth) pair.
+
+    model, config = htr.load_model("model.zip")
+"""
+import hashlib
+import zipfile
+from pathlib import Path
+
+import torch
+import yaml
+
+from htr.registry import build_model
+
+# In an experiment dir, the first of these that exists is the model (ESPnet's naming).
+MODEL_FILE_PREFERENCE = ("valid.acc.ave.pth", "valid.acc.best.pth", "valid.loss.ave.pth", "latest.pth")
+
+
+def default_cache_dir():
+    return Path.home() / ".cache" / "htr" / "models"
+
+
+def safe_extract(zip_path, target):
+    """Unzip, refusing absolute names and names that climb out of `target`."""
+    target = Path(target).resolve()
+    with zipfile.ZipFile(zip_path) as zf:
+        for info in zf.infolist():
+            dest = (target / info.filename).resolve()
+            if info.filename.startswith("/") or not dest.is_relative_to(target):
+                raise ValueError(f"{zip_path}: refusing entry {info.filename!r} outside the target directory")
+        zf.extractall(target)
+    return target
+
+
+def unpack_zip(zip_path, cache_dir=None):
+    """Unpack into <cache>/<name>-<hash of contents>; reuse a finished unpacking."""
+    digest = hashlib.sha256(Path(zip_path).read_bytes()).hexdigest()[:16]
+    target = Path(cache_dir or default_cache_dir()) / f"{Path(zip_path).stem}-{digest}"
+    done = target / ".unpacked"
+    if not done.exists():
+        tmp = target.with_name(target.name + ".tmp")
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp)
+        safe_extract(zip_path, tmp)
+        (tmp / ".unpacked").touch()
+        tmp.replace(target) if not target.exists() else None
+    return target
+
+
+def resolve_in_root(path, root):
+    """A path from a config, found as given or, failing that, by its longest suffix under `root`
+    (packs keep the trainer's absolute paths; the file sits inside the pack by its relative path)."""
+    p = Path(path)
+    if not p.is_absolute() and (Path(root) / p).exists():
+        return Path(root) / p
+    if p.exists():
+        return p
+    parts = p.parts
+    for i in range(1, len(parts)):
+        candidate = Path(root).joinpath(*parts[i:])
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def locate(path):
+    """-> (root, config.yaml, model .pth) for any accepted form of `path`."""
+    path = Path(path)
+    if path.is_file() and zipfile.is_zipfile(path):
+        path = unpack_zip(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: not a model zip or directory")
+    meta = path / "meta.yaml"
+    if meta.exists():
+        info = yaml.safe_load(meta.read_text())
+        files, yamls = info.get("files", {}), info.get("yaml_files", {})
+        model_file = files.get("asr_model_file") or files.get("model_file")
+        config_file = yamls.get("asr_train_config") or yamls.get("train_config")
+        if not model_file or not config_file:
+            raise ValueError(f"{meta}: no asr_model_file / asr_train_config entries")
+        return path, path / config_file, path / model_file
+    config_file = path / "config.yaml"
+    if not config_file.exists():
+        raise FileNotFoundError(f"{path}: no meta.yaml and no config.yaml")
+    for name in MODEL_FILE_PREFERENCE:
+        if (path / name).exists():
+            return path, config_file, path / name
+    epochs = sorted(path.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
+    if epochs:
+        return path, config_file, epochs[-1]
+    raise FileNotFoundError(f"{path}: no model file ({', '.join(MODEL_FILE_PREFERENCE)}, N epoch.pth)")
+
+
+def load_config(config_file, root):
+    config = yaml.safe_load(Path(config_file).read_text())
+    norm_conf = config.get("normalize_conf") or {}
+    if config.get("normalize") == "global_mvn" and norm_conf.get("stats_file"):
+        found = resolve_in_root(norm_conf["stats_file"], root)
+        # The state dict holds mean/std too, so a missing stats file is not fatal when loading.
+        norm_conf["stats_file"] = str(found) if found else None
+    if isinstance(config.get("token_list"), str):
+        found = resolve_in_root(config["token_list"], root)
+        if found is None:
+            raise FileNotFoundError(f"{config_file}: token_list {config['token_list']} not found")
+        config["token_list"] = str(found)
+    return config
+
+
+def load_model(path, model_file=None, device="cpu"):
+    """Return (model in eval mode, config dict). `path` is a zip, a directory, or a config.yaml
+    (then `model_file` names the .pth). The state dict must match exactly."""
+    path = Path(path)
+    if path.suffix in (".yaml", ".yml"):
+        if model_file is None:
+            raise ValueError("a config.yaml needs model_file")
+        root, config_file, model_path = path.parent, path, Path(model_file)
+    else:
+        root, config_file, model_path = locate(path)
+        if model_file is not None:
+            model_path = Path(model_file)
+    config = load_config(config_file, root)
+    model = build_model(config)
+    state = torch.load(model_path, map_location=device, weights_only=True)
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # a training checkpoint
+    state = {k: (v.float() if v.dtype == torch.float64 else v) for k, v in state.items()}
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval(), config

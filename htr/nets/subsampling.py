@@ -1,0 +1,79 @@
+"""Input layers that turn (B, T, F) features into (B, T', d) frames, with their masks.
+
+conv2d (T/4), conv2d2 (T/2), conv2d6 (T/6), conv2d8 (T/8): ESPnet's Conv2dSubsampling family,
+state-dict names `conv.{0,2,4}` and `out.0`. The conv output (B, C, T', F') is read as
+(B, T', C·F'). Each valid output frame only sees valid input frames, so output masks computed
+from each utterance's own length make batched and single results equal.
+"""
+import torch
+from torch import nn
+
+from htr.nets.layers import LayerNorm
+from htr.nets.mask import make_non_pad_mask
+
+# name -> (list of (kernel, stride) for the time/feature convs, total subsampling factor)
+CONV2D_SPECS = {
+    "conv2d": [(3, 2), (3, 2)],
+    "conv2d2": [(3, 2), (3, 1)],
+    "conv2d6": [(3, 2), (5, 3)],
+    "conv2d8": [(3, 2), (3, 2), (3, 2)],
+}
+
+
+def conv_out_len(length, kernel, stride):
+    return (length - kernel) // stride + 1
+
+
+class Conv2dSubsampling(nn.Module):
+    def __init__(self, idim, odim, pos_enc, layers):
+        super().__init__()
+        modules, channels, freq = [], 1, idim
+        for kernel, stride in layers:
+            modules += [nn.Conv2d(channels, odim, kernel, stride), nn.ReLU()]
+            channels, freq = odim, conv_out_len(freq, kernel, stride)
+        if freq < 1:
+            raise ValueError(f"input_size {idim} is too small for this subsampling")
+        self.layers = layers
+        self.conv = nn.Sequential(*modules)
+        self.out = nn.Sequential(nn.Linear(odim * freq, odim), pos_enc)
+
+    def min_length(self):
+        """Shortest input that yields one output frame."""
+        length = 1
+        for kernel, stride in reversed(self.layers):
+            length = (length - 1) * stride + kernel
+        return length
+
+    def forward(self, x, mask):
+        x = self.conv(x.unsqueeze(1))
+        b, c, t, f = x.shape
+        x = self.out(x.transpose(1, 2).reshape(b, t, c * f))
+        # Subsample each utterance's length, not the padded mask (ESPnet slices the mask, which
+        # gives a shorter utterance in a batch one frame more than it has alone).
+        lengths = mask[:, 0, :].sum(-1)
+        for kernel, stride in self.layers:
+            lengths = conv_out_len(lengths, kernel, stride)
+        return x, make_non_pad_mask(lengths, t)[:, None, :]
+
+
+class LinearInput(nn.Sequential):
+    """Linear -> LayerNorm -> Dropout (-> ReLU for the transformer encoder) -> positional encoding.
+    A Sequential so that state-dict names are ESPnet's `embed.0`, `embed.1`."""
+
+    def __init__(self, idim, odim, dropout_rate, pos_enc, relu=False):
+        modules = [nn.Linear(idim, odim), LayerNorm(odim), nn.Dropout(dropout_rate)]
+        super().__init__(*modules, *([nn.ReLU()] if relu else []), pos_enc)
+
+    def min_length(self):
+        return 1
+
+    def forward(self, x, mask):
+        return super().forward(x), mask
+
+
+def build_input_layer(name, idim, odim, dropout_rate, pos_enc, relu_after_linear=False):
+    if name in CONV2D_SPECS:
+        return Conv2dSubsampling(idim, odim, pos_enc, CONV2D_SPECS[name])
+    if name == "linear":
+        return LinearInput(idim, odim, dropout_rate, pos_enc, relu_after_linear)
+    raise ValueError(f"unknown input_layer {name!r}; choose from {sorted(CONV2D_SPECS) + ['linear']}")

@@ -4,6 +4,8 @@ experiment dir (config.yaml + *.pth), or an explicit (config.yaml, model.pth) pa
     model, config = htr.load_model("model.zip")
 """
 import hashlib
+import os
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -17,7 +19,8 @@ MODEL_FILE_PREFERENCE = ("valid.acc.ave.pth", "valid.acc.best.pth", "valid.loss.
 
 
 def default_cache_dir():
-    return Path.home() / ".cache" / "htr" / "models"
+    """$HTR_CACHE_DIR/models, default ~/.cache/htr/models."""
+    return Path(os.environ.get("HTR_CACHE_DIR", Path.home() / ".cache" / "htr")) / "models"
 
 
 def safe_extract(zip_path, target):
@@ -40,12 +43,12 @@ def unpack_zip(zip_path, cache_dir=None):
     if not done.exists():
         tmp = target.with_name(target.name + ".tmp")
         if tmp.exists():
-            import shutil
-
             shutil.rmtree(tmp)
         safe_extract(zip_path, tmp)
         (tmp / ".unpacked").touch()
-        tmp.replace(target) if not target.exists() else None
+        if target.exists():  # an interrupted earlier unpacking
+            shutil.rmtree(target)
+        tmp.replace(target)
     return target
 
 
@@ -53,7 +56,7 @@ def resolve_in_root(path, root):
     """A path from a config, found as given or, failing that, by its longest suffix under `root`
     (packs keep the trainer's absolute paths; the file sits inside the pack by its relative path)."""
     p = Path(path)
-    if not p.is_absolute() and (Path(root) / p).exists():
+    if not p.is_absolute() and (Path(root) / p).exists():  # pack-relative, as in ESPnet's packs
         return Path(root) / p
     if p.exists():
         return p
@@ -115,7 +118,8 @@ def load_model(path, model_file=None, device="cpu"):
     if path.suffix in (".yaml", ".yml"):
         if model_file is None:
             raise ValueError("a config.yaml needs model_file")
-        root, config_file, model_path = path.parent, path, Path(model_file)
+        # a bare config.yaml sits in exp/<dir>/: the pack root is two levels up
+        root, config_file, model_path = path.parent.parent.parent, path, Path(model_file)
     else:
         root, config_file, model_path = locate(path)
         if model_file is not None:

@@ -24,7 +24,7 @@ test: install-test
 	$(PY) -m pytest -q tests
 
 demo: install
-	cd egs2/synth_lines/ocr1 && PATH=$(CURDIR)/$(VENV)/bin:$$PATH ./run.sh
+	PY=$(PY) tools/demo.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -117,4 +117,4 @@ def test_training_step_reduces_loss():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.5 * first
+    assert loss.item() < 0.5 * first

@@ -10,6 +10,23 @@ from torch import nn
 import torch.nn.functional as F
 
 
+# "sdpa" (fused kernel) or "matmul" (ESPnet's explicit formulation; the benchmark's baseline).
+IMPLEMENTATION = {"name": "sdpa"}
+
+
+def matmul_attention(q, k, v, attn_mask, dropout_p):
+    """ESPnet's path: scores, masked_fill(min), softmax, masked_fill(0), dropout, matmul."""
+    scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(q.size(-1))
+    if attn_mask.dtype == torch.bool:
+        masked = ~attn_mask
+    else:
+        masked = torch.isinf(attn_mask)
+        scores = scores + attn_mask.masked_fill(masked, 0.0)
+    scores = scores.masked_fill(masked, torch.finfo(scores.dtype).min)
+    attn = torch.softmax(scores, dim=-1).masked_fill(masked, 0.0)
+    return torch.matmul(F.dropout(attn, p=dropout_p), v)
+
+
 class MultiHeadedAttention(nn.Module):
     def __init__(self, n_head, n_feat, dropout_rate):
         super().__init__()
@@ -34,7 +51,10 @@ class MultiHeadedAttention(nn.Module):
         else:
             attn_mask = bias.masked_fill(~keep, float("-inf"))
         dropout = self.dropout_rate if self.training else 0.0
-        x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
+        if IMPLEMENTATION["name"] == "sdpa":
+            x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
+        else:
+            x = matmul_attention(q, k, v, attn_mask, dropout)
         return self.linear_out(x.transpose(1, 2).reshape(x.size(0), -1, self.h * self.d_k))
 
     def forward(self, query, key, value, mask):

@@ -5,7 +5,7 @@ import pytest
 import torch
 import yaml
 
-from htr.nets.conformer import TooShortError
+from htr.nets.subsampling import TooShortError
 from htr.registry import build_model, initialize
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,13 +10,8 @@ from torch import nn
 
 from htr.nets.attention import MultiHeadedAttention, RelPositionMultiHeadedAttention
 from htr.nets.layers import LayerNorm, PositionwiseFeedForward, check_supported, get_activation
-from htr.nets.mask import make_non_pad_mask
 from htr.nets.positional_encoding import PositionalEncoding, RelPositionalEncoding
-from htr.nets.subsampling import build_input_layer
-
-
-class TooShortError(ValueError):
-    """An input shorter than the subsampling needs; ESPnet's TooShortUttError."""
+from htr.nets.subsampling import build_input_layer, embed_inputs
 
 
 class ConvolutionModule(nn.Module):
@@ -115,12 +110,7 @@ class ConformerEncoder(nn.Module):
 
     def forward(self, xs, ilens):
         """xs (B, T, F), ilens (B,) -> (B, T', d), olens (B,)."""
-        if int(ilens.min()) < self.embed.min_length():
-            raise TooShortError(f"input of {int(ilens.min())} frames is shorter than the "
-                                f"{self.embed.min_length()} the input layer needs")
-        mask = make_non_pad_mask(ilens, xs.size(1))[:, None, :]
-        xs, mask = self.embed(xs, mask)
-        xs, pos_emb = xs if isinstance(xs, tuple) else (xs, None)
+        xs, pos_emb, mask = embed_inputs(self.embed, xs, ilens)
         for layer in self.encoders:
             xs = layer(xs, pos_emb, mask)
         return self.after_norm(xs), mask[:, 0, :].sum(1)

@@ -11,6 +11,10 @@ from torch import nn
 from htr.nets.layers import LayerNorm
 from htr.nets.mask import make_non_pad_mask
 
+class TooShortError(ValueError):
+    """An input shorter than the subsampling needs; ESPnet's TooShortUttError."""
+
+
 # name -> (list of (kernel, stride) for the time/feature convs, total subsampling factor)
 CONV2D_SPECS = {
     "conv2d": [(3, 2), (3, 2)],
@@ -77,3 +81,13 @@ def build_input_layer(name, idim, odim, dropout_rate, pos_enc, relu_after_linear
     if name == "linear":
         return LinearInput(idim, odim, dropout_rate, pos_enc, relu_after_linear)
     raise ValueError(f"unknown input_layer {name!r}; choose from {sorted(CONV2D_SPECS) + ['linear']}")
+
+
+def embed_inputs(embed, xs, ilens):
+    """Run an input layer on padded features: -> (frames, pos_emb or None, mask (B, 1, T'))."""
+    if int(ilens.min()) < embed.min_length():
+        raise TooShortError(f"input of {int(ilens.min())} frames is shorter than the "
+                            f"{embed.min_length()} the input layer needs")
+    xs, mask = embed(xs, make_non_pad_mask(ilens, xs.size(1))[:, None, :])
+    xs, pos_emb = xs if isinstance(xs, tuple) else (xs, None)
+    return xs, pos_emb, mask

@@ -2,11 +2,9 @@
 from torch import nn
 
 from htr.nets.attention import MultiHeadedAttention
-from htr.nets.conformer import TooShortError
 from htr.nets.layers import LayerNorm, PositionwiseFeedForward, check_supported
-from htr.nets.mask import make_non_pad_mask
 from htr.nets.positional_encoding import PositionalEncoding
-from htr.nets.subsampling import build_input_layer
+from htr.nets.subsampling import build_input_layer, embed_inputs
 
 
 class TransformerEncoderLayer(nn.Module):
@@ -49,11 +47,7 @@ class TransformerEncoder(nn.Module):
         return self._output_size
 
     def forward(self, xs, ilens):
-        if int(ilens.min()) < self.embed.min_length():
-            raise TooShortError(f"input of {int(ilens.min())} frames is shorter than the "
-                                f"{self.embed.min_length()} the input layer needs")
-        mask = make_non_pad_mask(ilens, xs.size(1))[:, None, :]
-        xs, mask = self.embed(xs, mask)
+        xs, _, mask = embed_inputs(self.embed, xs, ilens)
         for layer in self.encoders:
             xs = layer(xs, mask)
         return self.after_norm(xs), mask[:, 0, :].sum(1)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+# ESPnet-made fixtures live in shared/ beside the checkout (CI clones with it there).
+SHARED = Path(os.environ.get("HTR_SHARED", REPO.parent / "shared"))
 
 
 def require(condition, reason):
@@ -31,3 +32,11 @@ def run_tool(module, *args, cwd=None, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"htr.bin.{module} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture
+def espnet_tiny():
+    """shared/reference/espnet_tiny, made by the real ESPnet 202511."""
+    ref = SHARED / "reference" / "espnet_tiny"
+    require((ref / "model.zip").exists(), f"{ref} not found (set HTR_SHARED)")
+    return ref

@@ -2,25 +2,23 @@
 -> a model over the features (ESPnet's own pack, so the numbers come from a trained model)."""
 import re
 
-import kaldiio
 import numpy as np
-import pytest
 import torch
 
-from conftest import SHARED, run_tool
+from conftest import run_tool
 from htr.data.stats import accumulate_stats
 from htr.nets import attention
 from htr.registry import build_model, initialize
 from test_model_core import tiny_config
 
 
-def test_render_features_and_pretrained_model_loss(tmp_path, monkeypatch):
+def test_render_features_and_pretrained_model_loss(tmp_path, monkeypatch, espnet_tiny):
     monkeypatch.setenv("HTR_CACHE_DIR", str(tmp_path / "cache"))
     run_tool("synth_lines", tmp_path / "data" / "test", "--num", 6, "--seed", 3)
     run_tool("validate_data_dir", tmp_path / "data" / "test")
     run_tool("image_to_ark", tmp_path / "data" / "test", tmp_path / "dump", "--height", 32, "--nj", 2)
     run_tool("token_list", "--text", tmp_path / "dump" / "text", "--output", tmp_path / "tokens.txt")
-    proc = run_tool("model_loss", "--model_file", SHARED / "reference/espnet_tiny/model.zip",
+    proc = run_tool("model_loss", "--model_file", espnet_tiny / "model.zip",
                     "--data_dir", tmp_path / "dump", "--batch_size", 4)
     m = re.search(r"^6 utterances, ([\d,]+) parameters, \d+ unknown tokens: acc=([\d.]+) loss=([\d.]+)",
                   proc.stdout, re.M)

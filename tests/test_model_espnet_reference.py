@@ -9,7 +9,7 @@ import torch
 import yaml
 
 import htr
-from conftest import SHARED
+from conftest import SHARED, require
 from htr.model import add_sos_eos
 
 REF = SHARED / "reference" / "espnet_tiny"
@@ -19,6 +19,7 @@ REF = SHARED / "reference" / "espnet_tiny"
 def reference(tmp_path_factory):
     import os
 
+    require((REF / "model.zip").exists(), f"{REF} not found (set HTR_SHARED)")
     os.environ["HTR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
     model, config = htr.load_model(REF / "model.zip")
     return model, config, np.load(REF / "expected.npz"), json.loads((REF / "expected.json").read_text())
@@ -84,7 +85,7 @@ def test_zip_with_escaping_path_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "escaped.txt").exists()
 
 
-def test_state_dict_loaded_strictly(tmp_path):
+def test_state_dict_loaded_strictly(tmp_path, espnet_tiny):
     root = tmp_path / "pack"
     with zipfile.ZipFile(REF / "model.zip") as zf:
         zf.extractall(root)

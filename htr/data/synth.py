@@ -1,6 +1,5 @@
 """Synthetic text-line images, for smoke runs and demos (a real corpus recipe vendors handwriting
 fonts; this uses Pillow's built-in font so it needs nothing but Pillow)."""
-import random
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont

@@ -5,7 +5,6 @@ Conv = pointwise_conv1 -> GLU -> depthwise_conv -> BatchNorm -> activation -> po
 Padded frames are zeroed before the depthwise convolution, so a batch gives every utterance the
 output it gets alone (ESPnet leaves them in; its batched outputs depend on the padding).
 """
-import torch
 from torch import nn
 
 from htr.nets.attention import MultiHeadedAttention, RelPositionMultiHeadedAttention

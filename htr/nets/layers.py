@@ -1,5 +1,4 @@
 """Small building blocks shared by encoders and decoders."""
-import torch
 from torch import nn
 
 

@@ -5,7 +5,6 @@ state-dict names `conv.{0,2,4}` and `out.0`. The conv output (B, C, T', F') is r
 (B, T', C·F'). Each valid output frame only sees valid input frames, so output masks computed
 from each utterance's own length make batched and single results equal.
 """
-import torch
 from torch import nn
 
 from htr.nets.layers import LayerNorm

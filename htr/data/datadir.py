@@ -164,6 +164,7 @@ def fix_data_dir(data_dir, backup=True):
     names = _present_utt_files(data_dir)
     tables = {}
     dropped = []
+    valueless = set()  # already reported as "has no value"; not reported again as missing
     for name in names:
         table = OrderedDict()
         with open(data_dir / name, encoding="utf-8") as f:
@@ -174,20 +175,20 @@ def fix_data_dir(data_dir, backup=True):
                 key, value = parts[0], (parts[1].strip() if len(parts) > 1 else "")
                 if not value and name != "text":
                     dropped.append((key, f"{name}:{lineno} has no value"))
+                    valueless.add(key)
                     continue
                 if key in table:
                     dropped.append((key, f"{name}:{lineno} repeats the key; first entry kept"))
                     continue
                 table[key] = value
         tables[name] = table
-    dropped_keys = {k for k, reason in dropped if "has no value" in reason}
     all_keys = set().union(*(t.keys() for t in tables.values())) if tables else set()
     keep = set(all_keys)
     for key in sorted(all_keys, key=sort_key):
         absent = [name for name, t in tables.items() if key not in t]
         if absent:
             keep.discard(key)
-            if key not in dropped_keys:
+            if key not in valueless:
                 dropped.append((key, "missing from " + ", ".join(absent)))
     if backup:
         backup_dir = data_dir / ".backup"

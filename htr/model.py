@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from htr.nets.label_smoothing import LabelSmoothingLoss
+from htr.score.error_rate import ErrorCalculator
 
 IGNORE_ID = -1
 
@@ -30,7 +31,8 @@ def token_accuracy(logits, target, ignore_id=IGNORE_ID):
 
 class OCRModel(nn.Module):
     def __init__(self, vocab_size, token_list, normalize, encoder, decoder, ctc, ctc_weight=0.5,
-                 lsm_weight=0.0, length_normalized_loss=False, ignore_id=IGNORE_ID, **unused):
+                 lsm_weight=0.0, length_normalized_loss=False, ignore_id=IGNORE_ID, report_cer=True,
+                 report_wer=True, sym_space="<space>", sym_blank="<blank>", **unused):
         super().__init__()
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
@@ -45,6 +47,8 @@ class OCRModel(nn.Module):
         self.decoder = decoder
         self.ctc = ctc
         self.criterion_att = LabelSmoothingLoss(vocab_size, ignore_id, lsm_weight, length_normalized_loss)
+        self.report_cer, self.report_wer = report_cer, report_wer
+        self.error_calculator = ErrorCalculator(self.token_list, sym_space, sym_blank)
 
     def encode(self, feats, feats_lengths):
         """Normalise and encode: (B, T, F) -> (B, T', d), lengths."""
@@ -54,7 +58,8 @@ class OCRModel(nn.Module):
         return self.encoder(feats, feats_lengths)
 
     def forward(self, feats, feats_lengths, text, text_lengths):
-        """Returns (loss, stats) with stats loss, loss_ctc, loss_att, acc (ESPnet semantics)."""
+        """Returns (loss, stats) with stats loss, loss_ctc, loss_att, acc (ESPnet semantics); in eval
+        mode also cer_ctc (greedy CTC) and cer/wer (teacher-forced decoder argmax)."""
         text = text[:, : int(text_lengths.max())]
         enc, enc_lens = self.encode(feats, feats_lengths)
         stats = {}
@@ -62,12 +67,16 @@ class OCRModel(nn.Module):
         if self.ctc_weight > 0.0:
             loss_ctc = self.ctc(enc, enc_lens, text, text_lengths)
             stats["loss_ctc"] = loss_ctc.detach()
+            if not self.training and self.report_cer:
+                stats["cer_ctc"] = self.ctc_error_rate(enc, enc_lens, text, text_lengths)
         if self.ctc_weight < 1.0:
             ys_in, ys_out = add_sos_eos(text, text_lengths, self.sos, self.eos, self.ignore_id)
             logits, _ = self.decoder(enc, enc_lens, ys_in, text_lengths + 1)
             loss_att = self.criterion_att(logits, ys_out)
             stats["loss_att"] = loss_att.detach()
             stats["acc"] = token_accuracy(logits, ys_out, self.ignore_id)
+            if not self.training and (self.report_cer or self.report_wer):
+                stats.update(self.attention_error_rates(logits, text, text_lengths))
         if loss_att is None:
             loss = loss_ctc
         elif loss_ctc is None:
@@ -76,3 +85,25 @@ class OCRModel(nn.Module):
             loss = self.ctc_weight * loss_ctc + (1 - self.ctc_weight) * loss_att
         stats["loss"] = loss.detach()
         return loss, stats
+
+    def refs(self, text, text_lengths):
+        calc = self.error_calculator
+        return [calc.to_text(y[:n].tolist()) for y, n in zip(text, text_lengths)]
+
+    def ctc_error_rate(self, enc, enc_lens, text, text_lengths):
+        calc = self.error_calculator
+        best = self.ctc.log_softmax(enc).argmax(-1)
+        hyps = [calc.to_text(calc.ctc_greedy(b[:n].tolist())) for b, n in zip(best, enc_lens)]
+        return calc.cer(hyps, self.refs(text, text_lengths))
+
+    def attention_error_rates(self, logits, text, text_lengths):
+        calc = self.error_calculator
+        best = logits.argmax(-1)
+        hyps = [calc.to_text(b[:n].tolist()) for b, n in zip(best, text_lengths)]  # drop the eos slot
+        refs = self.refs(text, text_lengths)
+        stats = {}
+        if self.report_cer:
+            stats["cer"] = calc.cer(hyps, refs)
+        if self.report_wer:
+            stats["wer"] = calc.wer(hyps, refs)
+        return stats

@@ -20,7 +20,8 @@ def test_render_features_and_pretrained_model_loss(tmp_path, monkeypatch, espnet
     run_tool("token_list", "--text", tmp_path / "dump" / "text", "--output", tmp_path / "tokens.txt")
     proc = run_tool("model_loss", "--model_file", espnet_tiny / "model.zip",
                     "--data_dir", tmp_path / "dump", "--batch_size", 4)
-    m = re.search(r"^6 utterances, ([\d,]+) parameters, \d+ unknown tokens: acc=([\d.]+) loss=([\d.]+)",
+    m = re.search(r"^6 utterances, ([\d,]+) parameters, \d+ unknown tokens: acc=([\d.]+) cer=[\d.]+ cer_ctc=[\d.]+ "
+                  r"loss=([\d.]+)",
                   proc.stdout, re.M)
     assert m, proc.stdout
     assert 0.0 < float(m.group(2)) <= 1.0 and np.isfinite(float(m.group(3)))

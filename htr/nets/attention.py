@@ -24,7 +24,7 @@ def matmul_attention(q, k, v, attn_mask, dropout_p):
         scores = scores + attn_mask.masked_fill(masked, 0.0)
     scores = scores.masked_fill(masked, torch.finfo(scores.dtype).min)
     attn = torch.softmax(scores, dim=-1).masked_fill(masked, 0.0)
-    return torch.matmul(F.dropout(attn, p=dropout_p), v)
+    return torch.matmul(F.dropout(attn, p=dropout_p), v), attn
 
 
 class MultiHeadedAttention(nn.Module):
@@ -38,6 +38,10 @@ class MultiHeadedAttention(nn.Module):
         self.linear_v = nn.Linear(n_feat, n_feat)
         self.linear_out = nn.Linear(n_feat, n_feat)
         self.dropout_rate = dropout_rate
+        # When True, the next forward keeps its weights (B, h, T1, T2) in `attention_weights`
+        # (for attention plots; the explicit path is slower than SDPA, so it is off by default).
+        self.record_attention = False
+        self.attention_weights = None
 
     def split_heads(self, x):
         """(B, T, h*d_k) -> (B, h, T, d_k)"""
@@ -51,10 +55,12 @@ class MultiHeadedAttention(nn.Module):
         else:
             attn_mask = bias.masked_fill(~keep, float("-inf"))
         dropout = self.dropout_rate if self.training else 0.0
-        if IMPLEMENTATION["name"] == "sdpa":
+        if IMPLEMENTATION["name"] == "sdpa" and not self.record_attention:
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
         else:
-            x = matmul_attention(q, k, v, attn_mask, dropout)
+            x, weights = matmul_attention(q, k, v, attn_mask, dropout)
+            if self.record_attention:
+                self.attention_weights = weights.detach()
         return self.linear_out(x.transpose(1, 2).reshape(x.size(0), -1, self.h * self.d_k))
 
     def forward(self, query, key, value, mask):

@@ -1,0 +1,76 @@
+"""--collect_stats true: one pass over train and valid writing, per split,
+    <output_dir>/<split>/feats_stats.npz   count, sum, sum_square of the features (float64)
+    <output_dir>/<split>/speech_shape       'utt frames,dim'
+    <output_dir>/<split>/text_shape         'utt tokens'   and text_shape.<token_type> 'utt tokens,vocab'
+    <output_dir>/<split>/bad_utts           unreadable entries with the reason (skipped)
+With --{train,valid}_shape_file listing a subset of keys, N jobs can each take a part;
+htr.bin.aggregate_stats_dirs merges their output dirs.
+"""
+import logging
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+
+from htr.data.datadir import read_kv, read_text, sort_key
+from htr.data.stats import write_stats
+from htr.text.tokenizer import build_tokenizer, read_token_list
+from htr.train.dataset import sources_from_triples
+from htr.utils.progress import Progress
+
+
+def collect_split(triples, key_files, tokenizer, token_type, out_dir, what):
+    sources = sources_from_triples(triples, what)
+    feats_scp = read_kv(sources["feats"])
+    text = read_text(sources["text"])
+    # A key file (any 'utt ...' file, e.g. a split of feats.scp) limits this job to its part.
+    keys = list(read_kv(key_files[0], allow_empty_value=True)) if key_files else list(feats_scp)
+    loader = kaldiio.load_scp(sources["feats"])
+    count, total, total_sq = 0, None, None
+    speech, tokens, bad = {}, {}, {}
+    with Progress(len(keys), desc=f"collect_stats {what}", unit="line") as progress:
+        for utt in keys:
+            progress.update()
+            try:
+                feats = np.asarray(loader[utt], dtype=np.float64)
+            except Exception as e:  # noqa: BLE001 - reported and skipped, never fatal
+                bad[utt] = f"{type(e).__name__}: {e}"
+                continue
+            if total is None:
+                total, total_sq = np.zeros(feats.shape[1]), np.zeros(feats.shape[1])
+            count += feats.shape[0]
+            total += feats.sum(0)
+            total_sq += (feats ** 2).sum(0)
+            speech[utt] = f"{feats.shape[0]},{feats.shape[1]}"
+            tokens[utt] = len(tokenizer.encode(text.get(utt, "")))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if total is None:
+        raise ValueError(f"{what}: no readable features in {sources['feats']}")
+    write_stats(out_dir / "feats_stats.npz", {"count": np.int64(count), "sum": total, "sum_square": total_sq})
+    vocab = len(tokenizer.token_list)
+    write_lines(out_dir / "speech_shape", speech)
+    write_lines(out_dir / "text_shape", {u: str(n) for u, n in tokens.items()})
+    write_lines(out_dir / f"text_shape.{token_type}", {u: f"{n},{vocab}" for u, n in tokens.items()})
+    write_lines(out_dir / "bad_utts", bad)
+    (out_dir / "stats_keys").write_text("feats\n")
+    (out_dir / "batch_keys").write_text("speech\ntext\n")
+    for utt, reason in bad.items():
+        logging.warning("%s: %s unreadable, skipped: %s", what, utt, reason)
+    logging.info("%s: %d lines, %d frames, %d unreadable -> %s", what, len(speech), count, len(bad), out_dir)
+
+
+def write_lines(path, table):
+    tmp = Path(str(path) + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for key in sorted(table, key=sort_key):
+            f.write(f"{key} {table[key]}\n")
+    tmp.replace(path)
+
+
+def collect_stats(args):
+    token_list = read_token_list(args.token_list) if isinstance(args.token_list, str) else args.token_list
+    tokenizer = build_tokenizer(args.token_type, token_list, args.bpemodel)
+    out = Path(args.output_dir)
+    for split in ("train", "valid"):
+        collect_split(getattr(args, f"{split}_data_path_and_name_and_type"), getattr(args, f"{split}_shape_file"),
+                      tokenizer, args.token_type, out / split, split)

@@ -1,0 +1,166 @@
+"""Training data: features from feats.scp (kaldiio) + token ids from `text`, filtered up front.
+
+Filtering happens before the first batch is made, with a logged count per reason, so training
+never meets an utterance it cannot use. An entry that still fails to load (a truncated ark written
+after filtering) is skipped by the collate function and counted, never a crash mid-epoch.
+"""
+import logging
+import os
+from collections import Counter
+
+import kaldiio
+import numpy as np
+import torch
+
+from htr.data.datadir import read_kv, read_text
+
+SUPPORTED_TYPES = {"kaldi_ark": "feats", "text": "text"}
+
+
+def sources_from_triples(triples, what):
+    """[[path, name, type], ...] -> {"feats": scp path, "text": text path}."""
+    sources = {}
+    for path, name, kind in triples:
+        if kind not in SUPPORTED_TYPES:
+            raise ValueError(f"{what}: data type {kind!r} of {path} is not supported "
+                             f"({', '.join(SUPPORTED_TYPES)})")
+        sources[SUPPORTED_TYPES[kind]] = path
+    for needed in ("feats", "text"):
+        if needed not in sources:
+            raise ValueError(f"{what}: no {needed} source among {triples}")
+    return sources
+
+
+def read_shape_file(path):
+    """ESPnet shape file: 'utt 123,100' -> {utt: (123, 100)}."""
+    shapes = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2:
+                raise ValueError(f"{path}:{lineno}: expected 'utt dim[,dim...]'")
+            try:
+                shapes[parts[0]] = tuple(int(v) for v in parts[1].split(","))
+            except ValueError:
+                raise ValueError(f"{path}:{lineno}: bad shape {parts[1]!r}") from None
+    return shapes
+
+
+def ark_entry_problem(location, sizes):
+    """Why a feats.scp value 'file.ark:offset' cannot be read, or None; cheap (no decoding)."""
+    path, _, offset = location.rpartition(":")
+    if not path:
+        path, offset = location, "0"
+    if path not in sizes:
+        sizes[path] = os.path.getsize(path) if os.path.isfile(path) else None
+    if sizes[path] is None:
+        return f"ark file {path} not found"
+    if offset.isdigit() and int(offset) >= sizes[path]:
+        return f"offset {offset} is past the end of {path}"
+    return None
+
+
+class UtteranceFilter:
+    """Keeps an utterance only when it can be trained on: feature entry readable, text non-empty,
+    long enough for the subsampling, within the length limits."""
+
+    def __init__(self, min_frames, max_frames=None, max_tokens=None):
+        self.min_frames, self.max_frames, self.max_tokens = min_frames, max_frames, max_tokens
+
+    def __call__(self, feats_scp, text, shapes, tokenizer):
+        """-> kept keys (feats.scp order), Counter of drop reasons, [(utt, reason)]."""
+        sizes, dropped = {}, []
+        for utt in text:
+            if utt not in feats_scp:
+                dropped.append((utt, "missing feats.scp entry"))
+        for utt, location in feats_scp.items():
+            reason = self.problem(utt, location, text, shapes, tokenizer, sizes)
+            if reason:
+                dropped.append((utt, reason))
+        bad = {u for u, _ in dropped}
+        kept = [u for u in feats_scp if u not in bad]
+        return kept, Counter(r.split(":")[0] for _, r in dropped), dropped
+
+    def problem(self, utt, location, text, shapes, tokenizer, sizes):
+        if utt not in text:
+            return "no transcript in text"
+        if not text[utt].strip():
+            return "empty transcript"
+        reason = ark_entry_problem(location, sizes)
+        if reason:
+            return f"unreadable feature: {reason}"
+        if shapes is not None and utt not in shapes:
+            return "not in shape file"
+        frames = shapes[utt][0]
+        if frames < self.min_frames:
+            return f"too short: {frames} frames < {self.min_frames} needed by the subsampling"
+        if self.max_frames and frames > self.max_frames:
+            return f"too long: {frames} frames > max_input_length {self.max_frames}"
+        if self.max_tokens and len(tokenizer.encode(text[utt])) > self.max_tokens:
+            return f"text too long: more than max_text_length {self.max_tokens} tokens"
+        return None
+
+
+def load_split(triples, shape_files, tokenizer, utterance_filter, what):
+    """Read one split (train or valid), filter it, log the drops. -> (dataset, {utt: length})."""
+    sources = sources_from_triples(triples, what)
+    feats_scp = read_kv(sources["feats"])
+    text = read_text(sources["text"])
+    if shape_files:
+        shapes = read_shape_file(shape_files[0])
+    else:
+        logging.warning("%s: no shape file; reading every feature matrix for its length "
+                        "(run --collect_stats true to write shape files)", what)
+        loader = kaldiio.load_scp(sources["feats"])
+        shapes = {}
+        for utt in feats_scp:
+            try:
+                shapes[utt] = loader[utt].shape
+            except Exception:  # an unreadable entry is dropped by the filter with its reason
+                pass
+    kept, counts, dropped = utterance_filter(feats_scp, text, shapes, tokenizer)
+    for utt, reason in dropped:
+        logging.info("%s: dropping %s: %s", what, utt, reason)
+    summary = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items())) or "none"
+    logging.info("%s: %d utterances kept, %d dropped (%s)", what, len(kept), len(dropped), summary)
+    if not kept:
+        raise ValueError(f"{what}: no usable utterances in {sources['feats']} / {sources['text']}")
+    return OCRDataset(sources["feats"], text, tokenizer), {u: shapes[u][0] for u in kept}, dropped
+
+
+class OCRDataset(torch.utils.data.Dataset):
+    """dataset[utt] -> {"utt", "feats" (T, D) float32, "text" (L,) int64}, or {"utt", "error"}."""
+
+    def __init__(self, feats_scp, text, tokenizer):
+        self.feats_scp = feats_scp
+        self.text = text
+        self.tokenizer = tokenizer
+        self.loader = None  # opened lazily, once per worker process
+
+    def __getitem__(self, utt):
+        if self.loader is None:
+            self.loader = kaldiio.load_scp(self.feats_scp)
+        try:
+            feats = np.array(self.loader[utt], dtype=np.float32)  # a writable copy
+        except Exception as e:  # noqa: BLE001 - any unreadable entry is skipped and counted
+            return {"utt": utt, "error": f"{type(e).__name__}: {e}"}
+        return {"utt": utt, "feats": feats, "text": np.asarray(self.tokenizer.encode(self.text[utt]), dtype=np.int64)}
+
+    def __len__(self):
+        return len(self.text)
+
+
+def collate(items):
+    """Pad a list of dataset items; unreadable ones are left out and listed under "skipped"."""
+    good = [it for it in items if "error" not in it]
+    batch = {"utts": [it["utt"] for it in good], "skipped": [(it["utt"], it["error"]) for it in items if "error" in it]}
+    if good:
+        batch["feats"] = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(it["feats"]) for it in good],
+                                                         batch_first=True)
+        batch["feats_lengths"] = torch.tensor([len(it["feats"]) for it in good])
+        batch["text"] = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(it["text"]) for it in good],
+                                                        batch_first=True, padding_value=-1)
+        batch["text_lengths"] = torch.tensor([len(it["text"]) for it in good])
+    return batch

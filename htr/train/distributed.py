@@ -1,0 +1,117 @@
+"""Process layout for training: one process, N local processes (--ngpu N), torchrun (env://),
+or Slurm (--dist_launcher slurm, one process per task, any number of nodes).
+
+Every rank runs the same `worker(args, info)`. Only rank 0 writes files. A rank that dies makes
+the others fail fast: local processes are started by torch.multiprocessing.spawn, which stops the
+rest when one exits with an error; across nodes the collective of a surviving rank raises when
+its peer's connection drops (gloo), or the NCCL watchdog aborts after --dist_timeout.
+"""
+import datetime
+import os
+import re
+import socket
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str = "gloo"
+    init_method: str = "env://"
+
+    @property
+    def distributed(self):
+        return self.world_size > 1
+
+    @property
+    def is_main(self):
+        return self.rank == 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def first_host(nodelist):
+    """First host of a Slurm node list: 'gpu[07-09,12],cpu1' -> 'gpu07'."""
+    m = re.match(r"([^,\[]+)(\[([^\]]+)\])?", nodelist.strip())
+    if not m:
+        raise ValueError(f"cannot parse Slurm node list {nodelist!r}")
+    prefix, ranges = m.group(1), m.group(3)
+    if ranges is None:
+        return prefix
+    return prefix + ranges.split(",")[0].split("-")[0]
+
+
+def slurm_info(args):
+    env = os.environ
+    missing = [k for k in ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID") if k not in env]
+    if missing:
+        raise RuntimeError(f"--dist_launcher slurm, but {', '.join(missing)} not set: run under srun")
+    nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
+    addr = env.get("MASTER_ADDR") or first_host(nodelist or "localhost")
+    # All tasks of a job agree on the port without talking to each other.
+    port = env.get("MASTER_PORT") or str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000)
+    return DistInfo(int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]), int(env["SLURM_LOCALID"]),
+                    args.dist_backend, f"tcp://{addr}:{port}")
+
+
+def init_process_group(info, timeout_s):
+    if info.distributed:
+        dist.init_process_group(info.backend, init_method=info.init_method, rank=info.rank,
+                                world_size=info.world_size, timeout=datetime.timedelta(seconds=timeout_s))
+
+
+def choose_device(args, info):
+    if args.ngpu > 0 and torch.cuda.is_available():
+        torch.cuda.set_device(info.local_rank)
+        return torch.device("cuda", info.local_rank)
+    if info.distributed and info.backend == "nccl":
+        raise RuntimeError("--dist_backend nccl needs GPUs; use --dist_backend gloo for CPU processes")
+    return torch.device("cpu")
+
+
+def _spawned(local_rank, worker, args, port, nprocs):
+    info = DistInfo(local_rank, nprocs, local_rank, args.dist_backend, f"tcp://127.0.0.1:{port}")
+    worker(args, info)
+
+
+def launch(worker, args):
+    """Run `worker(args, DistInfo)` in the process layout the arguments and environment ask for."""
+    if args.dist_launcher == "slurm":
+        return worker(args, slurm_info(args))
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun
+        info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]),
+                        int(os.environ.get("LOCAL_RANK", 0)), args.dist_backend, "env://")
+        return worker(args, info)
+    if args.ngpu > 1:
+        if not torch.cuda.is_available() and args.dist_backend == "nccl":
+            raise RuntimeError("--ngpu > 1 without CUDA: add --dist_backend gloo to run CPU processes")
+        torch.multiprocessing.spawn(_spawned, args=(worker, args, free_port(), args.ngpu), nprocs=args.ngpu,
+                                    join=True)
+        return None
+    return worker(args, DistInfo())
+
+
+def all_sum(values, info, device):
+    """Sum a list of numbers over ranks."""
+    if not info.distributed:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def gather_objects(obj, info):
+    if not info.distributed:
+        return [obj]
+    out = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out

@@ -1,0 +1,230 @@
+"""ocr_train's options: ESPnet's names, a YAML --config, and command-line overrides.
+
+The YAML file sets defaults; anything on the command line wins. Dict options
+(`--optim_conf`, `--encoder_conf`, ...) merge: `--optim_conf lr=0.001` or `--optim_conf '{lr: 0.001}'`
+changes only `lr`. Unknown keys in the YAML file are an error naming the file, so a typo never
+trains a different model silently.
+"""
+import argparse
+from pathlib import Path
+
+import configargparse
+import yaml
+
+
+def str2bool(value):
+    if isinstance(value, bool):
+        return value
+    if value.lower() in ("true", "yes", "1"):
+        return True
+    if value.lower() in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {value!r}")
+
+
+def none_or(kind):
+    def parse(value):
+        return None if value in (None, "none", "None", "null") else kind(value)
+    return parse
+
+
+def str_or_none(value):
+    return none_or(str)(value)
+
+
+def parse_dict(text):
+    """'a=1,b=x' or a YAML mapping -> dict (values parsed as YAML scalars)."""
+    if isinstance(text, dict):
+        return text
+    loaded = yaml.safe_load(text)
+    if isinstance(loaded, dict):
+        return loaded
+    out = {}
+    for item in text.split(","):
+        if "=" not in item:
+            raise argparse.ArgumentTypeError(f"expected key=value[,key=value] or a YAML mapping, got {text!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+class MergeDict(argparse.Action):
+    """Merge into the dict default (nested keys merge too)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = dict(getattr(namespace, self.dest) or {})
+        setattr(namespace, self.dest, deep_merge(current, parse_dict(values)))
+
+
+def deep_merge(base, update):
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class DataTriple(argparse.Action):
+    """--*_data_path_and_name_and_type path,name,type (repeatable)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parts = values.split(",")
+        if len(parts) != 3:
+            raise argparse.ArgumentTypeError(f"{option_string}: expected path,name,type, got {values!r}")
+        items = list(getattr(namespace, self.dest) or [])
+        if getattr(namespace, "_cli_" + self.dest, False) is False:
+            items = []  # the command line replaces the config file's list
+            setattr(namespace, "_cli_" + self.dest, True)
+        items.append(parts)
+        setattr(namespace, self.dest, items)
+
+
+class Append(argparse.Action):
+    """Repeatable list option whose command-line values replace the config file's list."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = list(getattr(namespace, self.dest) or [])
+        if getattr(namespace, "_cli_" + self.dest, False) is False:
+            items = []
+            setattr(namespace, "_cli_" + self.dest, True)
+        items.append(values)
+        setattr(namespace, self.dest, items)
+
+
+MODEL_DICT_OPTIONS = ("encoder_conf", "decoder_conf", "ctc_conf", "model_conf",
+                "normalize_conf", "frontend_conf", "specaug_conf")
+
+
+def get_parser():
+    p = configargparse.ArgumentParser(description="Train an htr model (ESPnet's asr_train options).",
+                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--config", is_config_file=False, help="YAML file of defaults (ESPnet keys)")
+    p.add_argument("--print_config", type=str2bool, default=False, help="print the resolved config and exit")
+    p.add_argument("--log_level", default="INFO")
+    p.add_argument("--output_dir", type=str_or_none, default=None)
+
+    g = p.add_argument_group("distributed")
+    g.add_argument("--ngpu", type=int, default=0, help="GPUs (processes) on this node; >1 starts DDP")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--num_workers", type=int, default=1, help="data loader worker processes")
+    g.add_argument("--dist_backend", default="nccl", choices=["nccl", "gloo"])
+    g.add_argument("--dist_launcher", type=str_or_none, default=None, choices=[None, "slurm"],
+                   help="slurm: one process per task, ranks from Slurm's environment")
+    g.add_argument("--dist_init_method", default="env://")
+    g.add_argument("--dist_timeout", type=float, default=1800.0,
+                   help="seconds a rank waits for the others before giving up")
+
+    g = p.add_argument_group("trainer")
+    g.add_argument("--collect_stats", type=str2bool, default=False)
+    g.add_argument("--max_epoch", type=int, default=40)
+    g.add_argument("--patience", type=none_or(int), default=None)
+    g.add_argument("--early_stopping_criterion", nargs=3, default=["valid", "loss", "min"],
+                   metavar=("PHASE", "KEY", "MIN_OR_MAX"))
+    g.add_argument("--best_model_criterion", nargs=3, action=Append, metavar=("PHASE", "KEY", "MIN_OR_MAX"),
+                   default=[["train", "loss", "min"], ["valid", "loss", "min"],
+                            ["train", "acc", "max"], ["valid", "acc", "max"]])
+    g.add_argument("--keep_nbest_models", type=int, default=10)
+    g.add_argument("--grad_clip", type=float, default=5.0)
+    g.add_argument("--grad_clip_type", type=float, default=2.0)
+    g.add_argument("--accum_grad", type=int, default=1)
+    g.add_argument("--resume", type=str2bool, default=False)
+    g.add_argument("--use_amp", type=str2bool, default=False)
+    g.add_argument("--amp_dtype", default="float16", choices=["float16", "bfloat16"])
+    g.add_argument("--log_interval", type=none_or(int), default=None,
+                   help="iterations between log lines (default: about 20 per epoch)")
+    g.add_argument("--use_tensorboard", type=str2bool, default=True)
+    g.add_argument("--use_matplotlib", type=str2bool, default=True, help="PNG plots in <output_dir>/images")
+    g.add_argument("--num_att_plot", type=int, default=3)
+    g.add_argument("--init_param", action=Append, default=[],
+                   help="path[:src_prefix[:dst_prefix[:exclude,...]]] (repeatable)")
+    g.add_argument("--max_input_length", type=none_or(int), default=None,
+                   help="drop training/valid images longer than this many frames")
+    g.add_argument("--max_text_length", type=none_or(int), default=None,
+                   help="drop training/valid lines with more tokens than this")
+
+    g = p.add_argument_group("data")
+    g.add_argument("--train_data_path_and_name_and_type", action=DataTriple, default=[])
+    g.add_argument("--valid_data_path_and_name_and_type", action=DataTriple, default=[])
+    g.add_argument("--train_shape_file", action=Append, default=[])
+    g.add_argument("--valid_shape_file", action=Append, default=[])
+    g.add_argument("--batch_type", default="folded", choices=["folded", "numel", "length", "unsorted"])
+    g.add_argument("--valid_batch_type", type=str_or_none, default=None)
+    g.add_argument("--batch_size", type=int, default=20)
+    g.add_argument("--valid_batch_size", type=none_or(int), default=None)
+    g.add_argument("--batch_bins", type=int, default=1000000)
+    g.add_argument("--valid_batch_bins", type=none_or(int), default=None)
+    g.add_argument("--min_batch_size", type=int, default=1)
+    g.add_argument("--fold_length", type=int, action=Append, default=[])
+    g.add_argument("--token_list", type=str_or_none, default=None)
+    g.add_argument("--token_type", default="char", choices=["char", "word", "bpe"])
+    g.add_argument("--bpemodel", type=str_or_none, default=None)
+
+    g = p.add_argument_group("optimization")
+    g.add_argument("--optim", default="adam", choices=["adam", "adamw", "sgd"])
+    g.add_argument("--optim_conf", action=MergeDict, default={})
+    g.add_argument("--scheduler", type=str_or_none, default=None,
+                   choices=[None, "warmuplr", "noam", "cosine"])
+    g.add_argument("--scheduler_conf", action=MergeDict, default={})
+
+    g = p.add_argument_group("model (ESPnet config keys)")
+    g.add_argument("--input_size", type=none_or(int), default=None, help="feature dim (default: from the data)")
+    g.add_argument("--init", type=str_or_none, default="xavier_uniform")
+    g.add_argument("--model", default="espnet")
+    for name, default in (("frontend", None), ("specaug", None), ("normalize", "global_mvn"),
+                          ("encoder", "conformer"), ("decoder", "transformer")):
+        g.add_argument(f"--{name}", type=str_or_none, default=default)
+    for name in MODEL_DICT_OPTIONS:
+        g.add_argument(f"--{name}", action=MergeDict, default={})
+    return p
+
+
+def parse_args(argv=None):
+    """Parse with the YAML file of --config as defaults."""
+    parser = get_parser()
+    pre, _ = parser.parse_known_args(argv)
+    if pre.config:
+        parser.set_defaults(**config_defaults(parser, pre.config))
+    args = parser.parse_args(argv)
+    for key in list(vars(args)):
+        if key.startswith("_cli_"):
+            delattr(args, key)
+    for crit in args.best_model_criterion + [args.early_stopping_criterion]:
+        if len(crit) != 3 or crit[2] not in ("min", "max"):
+            parser.error(f"a criterion is 'phase key min|max', got {crit}")
+    return args
+
+
+# Keys of ESPnet configs that carry no meaning for htr (bookkeeping, features htr does not have
+# with a default that changes nothing); accepted so ESPnet configs load unchanged.
+IGNORED_ESPNET_KEYS = {"version", "distributed", "required", "preprocessor", "preprocessor_conf", "use_preprocessor",
+                       "cleaner", "g2p", "non_linguistic_symbols", "iterator_type", "sort_in_batch", "sort_batch",
+                       "unused_parameters", "cudnn_enabled", "cudnn_benchmark", "cudnn_deterministic",
+                       "use_wandb", "wandb_project", "wandb_id", "wandb_entity", "wandb_name",
+                       "wandb_model_log_interval", "detect_anomaly", "val_scheduler_criterion", "train_dtype",
+                       "max_cache_size", "valid_max_cache_size", "max_cache_fd", "allow_variable_data_keys",
+                       "dist_world_size", "dist_rank", "local_rank", "dist_master_addr", "dist_master_port",
+                       "multiprocessing_distributed", "nbest_averaging_interval", "grad_noise", "no_forward_run",
+                       "dry_run", "postencoder", "postencoder_conf", "preencoder", "preencoder_conf",
+                       "create_graph_in_tensorboard", "gradient_as_bucket_view", "ddp_comm_hook",
+                       "shuffle_within_batch", "drop_last_iter", "valid_iterator_type", "write_collected_feats",
+                       "num_iters_per_epoch", "ignore_init_mismatch", "freeze_param", "chunk_length"}
+
+
+def config_defaults(parser, config_path):
+    config = yaml.safe_load(Path(config_path).read_text()) or {}
+    if not isinstance(config, dict):
+        raise SystemExit(f"{config_path}: expected a YAML mapping of options")
+    known = {a.dest for a in parser._actions}
+    unknown = sorted(k for k in config if k not in known and k not in IGNORED_ESPNET_KEYS)
+    if unknown:
+        raise SystemExit(f"{config_path}: unknown option(s) {', '.join(unknown)}")
+    out = {}
+    for key, value in config.items():
+        if key not in known:
+            continue
+        if key.endswith("_criterion") and value and isinstance(value[0], str):
+            value = [value]  # a single criterion written flat
+        out[key] = value
+    return out

@@ -1,0 +1,409 @@
+"""The training loop: epochs of train + valid, checkpoints, n-best bookkeeping and averaging.
+
+Files in <output_dir> (ESPnet's layout):
+    config.yaml             the resolved options; `ocr_train --config config.yaml` reruns the run
+    train.log               everything logged (appended across resumes)
+    checkpoint.pth          model, optimizers, schedulers, scaler, reporter, RNG states (for --resume)
+    {N}epoch.pth            model weights after epoch N (only the n best per criterion are kept)
+    latest.pth, {phase}.{key}.best.pth, {phase}.{key}.ave_{n}best.pth, {phase}.{key}.ave.pth
+    images/*.png            per-epoch curves; images/att_ws/ attention maps of a few valid lines
+    tensorboard/            the same curves for tensorboard
+"""
+import contextlib
+import logging
+import math
+import random
+import time
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import torch
+import yaml
+
+import htr
+from htr.registry import build_model, initialize
+from htr.text.tokenizer import build_tokenizer, read_token_list
+from htr.train import distributed
+from htr.train.batch_sampler import epoch_order, make_batches, shard
+from htr.train.checkpoint import atomic_save, atomic_symlink, average_state_dicts, clean_temp_files
+from htr.train.dataset import UtteranceFilter, collate, load_split, sources_from_triples
+from htr.train.optim import build_optimizer, build_scheduler
+from htr.train.reporter import Accumulator, Reporter
+from htr.utils.plot import heatmap, line_plot
+
+MODEL_KEYS = ("input_size", "token_list", "token_type", "bpemodel", "init", "model", "model_conf", "frontend",
+              "frontend_conf", "specaug", "specaug_conf", "normalize", "normalize_conf", "encoder",
+              "encoder_conf", "decoder", "decoder_conf", "ctc_conf")
+
+
+def setup_logging(args, info):
+    level = getattr(logging, args.log_level.upper()) if info.is_main else logging.WARNING
+    fmt = f"%(asctime)s (rank {info.rank}) %(levelname)s %(message)s" if info.distributed else \
+        "%(asctime)s %(levelname)s %(message)s"
+    handlers = [logging.StreamHandler()]
+    if info.is_main:
+        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(Path(args.output_dir) / "train.log", encoding="utf-8"))
+    logging.basicConfig(level=level, format=fmt, handlers=handlers, force=True)
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def rng_state():
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state):
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def infer_input_size(args):
+    feats = sources_from_triples(args.train_data_path_and_name_and_type, "train")["feats"]
+    with open(feats, encoding="utf-8") as f:
+        first = f.readline().split(maxsplit=1)
+    if len(first) != 2:
+        raise ValueError(f"{feats}:1: expected 'utt ark:offset'")
+    return int(kaldiio.load_mat(first[1].strip()).shape[1])
+
+
+def model_config(args):
+    config = {k: getattr(args, k) for k in MODEL_KEYS}
+    config["token_list"] = read_token_list(args.token_list) if isinstance(args.token_list, str) else args.token_list
+    if config["input_size"] is None:
+        config["input_size"] = infer_input_size(args)
+    if config["normalize"] == "global_mvn" and not (config["normalize_conf"] or {}).get("stats_file"):
+        raise ValueError("normalize global_mvn needs --normalize_conf stats_file=<feats_stats.npz> "
+                         "(written by --collect_stats true)")
+    return config
+
+
+def write_config(args, config, path):
+    """ESPnet's config.yaml: every option, the token list inline, paths as given."""
+    resolved = dict(vars(args))
+    resolved.update(config)
+    resolved["version"] = htr.__version__
+    text = yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True, default_flow_style=False, indent=4)
+    tmp = Path(path).with_suffix(".yaml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def load_init_params(model, specs):
+    """--init_param path[:src_prefix[:dst_prefix[:exclude,...]]]: copy matching weights in."""
+    for spec in specs:
+        path, src, dst, exclude = (spec.split(":") + ["", "", ""])[:4]
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state.get("model"), dict):
+            state = state["model"]
+        excluded = [e for e in exclude.split(",") if e]
+        picked = {dst + k[len(src):]: v for k, v in state.items()
+                  if k.startswith(src) and not any(k.startswith(e) for e in excluded)}
+        own = model.state_dict()
+        for key, value in picked.items():
+            if key not in own:
+                raise ValueError(f"--init_param {spec}: {key} is not a parameter of this model")
+            if own[key].shape != value.shape:
+                raise ValueError(f"--init_param {spec}: {key} has shape {tuple(value.shape)}, "
+                                 f"the model wants {tuple(own[key].shape)}")
+        model.load_state_dict(picked, strict=False)
+        logging.info("--init_param %s: loaded %d of %d tensors", spec, len(picked), len(own))
+
+
+class Trainer:
+    def __init__(self, args, info):
+        self.args, self.info = args, info
+        self.out = Path(args.output_dir)
+        self.device = distributed.choose_device(args, info)
+        seed_everything(args.seed)
+        self.config = model_config(args)
+        self.model = initialize(build_model(self.config), args.init).to(self.device)
+        load_init_params(self.model, args.init_param)
+        n_params = sum(p.numel() for p in self.model.parameters())
+        logging.info("model: %s encoder, %s decoder, %s parameters, device %s, %d process(es)",
+                     args.encoder, args.decoder, f"{n_params:,}", self.device, info.world_size)
+        tokenizer = build_tokenizer(args.token_type, self.model.token_list, args.bpemodel)
+        utterance_filter = UtteranceFilter(self.model.encoder.embed.min_length(), args.max_input_length,
+                                           args.max_text_length)
+        self.train_set, train_lengths, _ = load_split(args.train_data_path_and_name_and_type,
+                                                      args.train_shape_file, tokenizer, utterance_filter, "train")
+        self.valid_set, valid_lengths, _ = load_split(args.valid_data_path_and_name_and_type,
+                                                      args.valid_shape_file, tokenizer, utterance_filter, "valid")
+        fold = args.fold_length[0] if args.fold_length else 800
+        dim = self.config["input_size"]
+        self.train_batches = make_batches(args.batch_type, train_lengths, args.batch_size, args.batch_bins, fold,
+                                          dim, args.min_batch_size)
+        self.valid_batches = make_batches(args.valid_batch_type or args.batch_type, valid_lengths,
+                                          args.valid_batch_size or args.batch_size,
+                                          args.valid_batch_bins or args.batch_bins, fold, dim, args.min_batch_size)
+        logging.info("train: %d batches; valid: %d batches (%s)", len(self.train_batches), len(self.valid_batches),
+                     args.batch_type)
+        self.plot_utts = sorted(valid_lengths)[:args.num_att_plot]
+
+        self.optimizer = build_optimizer(args.optim, self.model.parameters(), args.optim_conf)
+        steps = args.max_epoch * math.ceil(len(self.train_batches) / args.accum_grad)
+        self.scheduler = build_scheduler(args.scheduler, self.optimizer, args.scheduler_conf, steps)
+        self.amp_dtype = getattr(torch, args.amp_dtype)
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=args.use_amp and self.amp_dtype == torch.float16)
+        self.reporter = Reporter()
+        self.start_epoch = 1
+        if args.resume and (self.out / "checkpoint.pth").exists():
+            self.resume(self.out / "checkpoint.pth")
+        self.ddp = self.model
+        if info.distributed:
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=self.model.ctc_weight in (0.0, 1.0))  # CTC or decoder unused
+        self.tensorboard = None
+        if info.is_main:
+            clean_temp_files(self.out)
+            write_config(args, self.config, self.out / "config.yaml")
+            if args.use_tensorboard:
+                from torch.utils.tensorboard import SummaryWriter  # slow import; only when used
+                self.tensorboard = SummaryWriter(str(self.out / "tensorboard"))
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def resume(self, path):
+        # Our own file, holding RNG and reporter states (not plain tensors): full unpickling needed.
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizers"][0])
+        if self.scheduler is not None and state["schedulers"][0] is not None:
+            self.scheduler.load_state_dict(state["schedulers"][0])
+        if state.get("scaler") is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.reporter.load_state_dict(state["reporter"])
+        rngs = state["rng"]
+        set_rng_state(rngs[self.info.rank % len(rngs)])
+        self.start_epoch = max(self.reporter.epochs()) + 1
+        logging.info("resumed from %s: continuing at epoch %d", path, self.start_epoch)
+
+    def save_epoch(self, epoch, rngs):
+        """Weights, links and pruning first, checkpoint.pth last: a kill in between redoes the epoch."""
+        args, out = self.args, self.out
+        atomic_save(self.model.state_dict(), out / f"{epoch}epoch.pth")
+        atomic_symlink(f"{epoch}epoch.pth", out / "latest.pth")
+        keep = {epoch}
+        for phase, key, mode in args.best_model_criterion:
+            ranked = self.reporter.sorted_epochs(phase, key, mode)
+            if ranked:
+                atomic_symlink(f"{ranked[0]}epoch.pth", out / f"{phase}.{key}.best.pth")
+                keep.update(ranked[:args.keep_nbest_models])
+        for old in out.glob("*epoch.pth"):
+            if int(old.name[:-len("epoch.pth")]) not in keep:
+                old.unlink()
+        atomic_save({"model": self.model.state_dict(),
+                     "optimizers": [self.optimizer.state_dict()],
+                     "schedulers": [self.scheduler.state_dict() if self.scheduler else None],
+                     "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                     "reporter": self.reporter.state_dict(),
+                     "rng": rngs,
+                     "epoch": epoch}, out / "checkpoint.pth")
+
+    def average_nbest(self):
+        n = self.args.keep_nbest_models
+        for phase, key, mode in self.args.best_model_criterion:
+            ranked = self.reporter.sorted_epochs(phase, key, mode)[:n]
+            if not ranked:
+                continue
+            name = f"{phase}.{key}.ave_{n}best.pth"
+            atomic_save(average_state_dicts([self.out / f"{e}epoch.pth" for e in ranked]), self.out / name)
+            atomic_symlink(name, self.out / f"{phase}.{key}.ave.pth")
+            logging.info("averaged epochs %s by %s.%s into %s", ranked, phase, key, name)
+
+    # ---- epochs ------------------------------------------------------------------------------
+    def to_device(self, batch):
+        return {k: batch[k].to(self.device) for k in ("feats", "feats_lengths", "text", "text_lengths")}
+
+    def loader(self, dataset, batches):
+        local = [shard(b, self.info.rank, self.info.world_size) for b in batches]
+        return torch.utils.data.DataLoader(dataset, batch_sampler=local, collate_fn=collate,
+                                           num_workers=self.args.num_workers)
+
+    def note_skipped(self, batch, acc):
+        for utt, reason in batch["skipped"]:
+            logging.warning("skipping %s: cannot load its features (%s)", utt, reason)
+        if batch["skipped"]:
+            acc.count("skipped_utts", len(batch["skipped"]))
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.args.use_amp)
+
+    def train_epoch(self, epoch):
+        args, info = self.args, self.info
+        self.ddp.train()
+        batches = epoch_order(self.train_batches, args.seed, epoch)
+        log_interval = args.log_interval or max(1, len(batches) // 20)
+        acc, seen, start = Accumulator(), 0, time.monotonic()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer.zero_grad()
+        for it, batch in enumerate(self.loader(self.train_set, batches), 1):
+            self.note_skipped(batch, acc)
+            n_local = len(batch["utts"])
+            n_global, n_empty = distributed.all_sum([n_local, float(n_local == 0)], info, self.device)
+            if n_empty > 0:  # every rank agrees to skip, so none waits in a collective
+                acc.count("skipped_batches")
+                continue
+            sync = it % args.accum_grad == 0 or it == len(batches)
+            with self.autocast():
+                loss, stats = self.ddp(**self.to_device(batch))
+            # Sum over utterances / global batch: gradients equal a single process's on the whole
+            # batch once DDP averages them over the ranks.
+            loss = loss * (n_local * info.world_size / n_global) / args.accum_grad
+            no_sync = self.ddp.no_sync if info.distributed and not sync else contextlib.nullcontext
+            with no_sync():
+                self.scaler.scale(loss).backward()
+            acc.add(stats, n_local)
+            seen += n_global
+            if not sync:
+                continue
+            self.optimizer_step(params, acc)
+            if it % log_interval == 0:
+                elapsed = time.monotonic() - start
+                logging.info("epoch %d %d/%d: loss=%.4g lr=%.3g %.1f images/s", epoch, it, len(batches),
+                             float(stats["loss"]), self.optimizer.param_groups[0]["lr"], seen / elapsed)
+        elapsed = time.monotonic() - start
+        means = self.epoch_means(acc)
+        means.update(images_per_s=seen / max(elapsed, 1e-9), time_s=elapsed,
+                     lr=self.optimizer.param_groups[0]["lr"])
+        return means
+
+    def optimizer_step(self, params, acc):
+        self.scaler.unscale_(self.optimizer)
+        max_norm = self.args.grad_clip if self.args.grad_clip > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type=self.args.grad_clip_type)
+        if not torch.isfinite(grad_norm):
+            # Gradients were averaged over ranks, so every rank sees the same norm and skips together.
+            logging.warning("non-finite gradient norm %s: step skipped", float(grad_norm))
+            acc.count("nonfinite_steps")
+            if self.scaler.is_enabled():
+                self.scaler.update()  # lowers the scale so fp16 recovers
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.scheduler is not None:
+                self.scheduler.step()
+        self.optimizer.zero_grad()
+
+    @torch.no_grad()
+    def valid_epoch(self):
+        self.model.eval()
+        acc = Accumulator()
+        for batch in self.loader(self.valid_set, self.valid_batches):
+            self.note_skipped(batch, acc)
+            if not batch["utts"]:
+                continue
+            with self.autocast():
+                _, stats = self.model(**self.to_device(batch))
+            acc.add(stats, len(batch["utts"]))
+        return self.epoch_means(acc)
+
+    def epoch_means(self, acc):
+        """Means over all ranks' batches."""
+        parts = distributed.gather_objects((acc.sums, acc.weights, acc.counts), self.info)
+        total = Accumulator()
+        for sums, weights, counts in parts:
+            for k in sums:
+                total.sums[k] = total.sums.get(k, 0.0) + sums[k]
+                total.weights[k] = total.weights.get(k, 0.0) + weights[k]
+            for k, n in counts.items():
+                total.count(k, n)
+        return total.means()
+
+    # ---- reporting ---------------------------------------------------------------------------
+    def report(self, epoch):
+        logging.info(self.reporter.line(epoch))
+        epochs = self.reporter.epochs()
+        keys = sorted({k for e in epochs for phase in self.reporter.stats[e].values() for k in phase})
+        for key in keys:
+            for phase in ("train", "valid"):
+                value = self.reporter.value(epoch, phase, key)
+                if self.tensorboard is not None and value is not None:
+                    self.tensorboard.add_scalar(f"{phase}/{key}", value, epoch)
+        if self.tensorboard is not None:
+            self.tensorboard.flush()
+        if self.args.use_matplotlib:
+            images = self.out / "images"
+            images.mkdir(exist_ok=True)
+            for key in keys:
+                series = {phase: [(e, self.reporter.value(e, phase, key)) for e in epochs
+                                  if self.reporter.value(e, phase, key) is not None] for phase in ("train", "valid")}
+                line_plot(images / f"{key}.png", {k: v for k, v in series.items() if v}, key)
+            self.plot_attention(epoch)
+
+    @torch.no_grad()
+    def plot_attention(self, epoch):
+        """Source attention of every decoder layer (mean over heads) for a few valid lines."""
+        if not self.plot_utts or self.model.ctc_weight >= 1.0:
+            return
+        self.model.eval()
+        batch = collate([self.valid_set[u] for u in self.plot_utts])
+        if not batch["utts"]:
+            return
+        layers = [layer.src_attn for layer in self.model.decoder.decoders]
+        for layer in layers:
+            layer.record_attention = True
+        try:
+            self.model(**self.to_device(batch))
+        finally:
+            for layer in layers:
+                layer.record_attention = False
+        enc_lens = self.model.encode(*[self.to_device(batch)[k] for k in ("feats", "feats_lengths")])[1]
+        for i, utt in enumerate(batch["utts"]):
+            folder = self.out / "images" / "att_ws" / utt
+            folder.mkdir(parents=True, exist_ok=True)
+            rows, cols = int(batch["text_lengths"][i]) + 1, int(enc_lens[i])
+            for n, layer in enumerate(layers):
+                weights = layer.attention_weights[i].mean(0)[:rows, :cols].float().cpu().numpy()
+                heatmap(folder / f"decoder.decoders.{n}.src_attn.ep{epoch}.png", weights,
+                        f"{utt} epoch {epoch} layer {n}")
+        for layer in layers:
+            layer.attention_weights = None
+
+    # ---- main loop ---------------------------------------------------------------------------
+    def run(self):
+        args = self.args
+        for epoch in range(self.start_epoch, args.max_epoch + 1):
+            logging.info("epoch %d/%d started", epoch, args.max_epoch)
+            train_stats = self.train_epoch(epoch)
+            valid_stats = self.valid_epoch()
+            self.reporter.record(epoch, "train", train_stats)
+            self.reporter.record(epoch, "valid", valid_stats)
+            rngs = distributed.gather_objects(rng_state(), self.info)
+            if self.info.is_main:
+                self.report(epoch)
+                self.save_epoch(epoch, rngs)
+            if self.info.distributed:
+                torch.distributed.barrier()
+            if args.patience and self.reporter.epochs_since_best(*args.early_stopping_criterion) >= args.patience:
+                logging.info("no improvement of %s.%s for %d epochs: stopping early", *args.early_stopping_criterion[:2],
+                             args.patience)
+                break
+        if self.info.is_main:
+            self.average_nbest()
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+            logging.info("training finished: %s", self.out)
+
+
+def train(args, info):
+    """Entry point of every rank."""
+    setup_logging(args, info)
+    distributed.init_process_group(info, args.dist_timeout)
+    try:
+        Trainer(args, info).run()
+    finally:
+        if info.distributed and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

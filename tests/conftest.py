@@ -40,3 +40,59 @@ def espnet_tiny():
     ref = SHARED / "reference" / "espnet_tiny"
     require((ref / "model.zip").exists(), f"{ref} not found (set HTR_SHARED)")
     return ref
+
+
+TINY_TRAIN_CONFIG = """\
+encoder: conformer
+encoder_conf: {output_size: 32, attention_heads: 4, linear_units: 48, num_blocks: 2, cnn_module_kernel: 7,
+               input_layer: conv2d, macaron_style: true, pos_enc_layer_type: rel_pos,
+               selfattention_layer_type: rel_selfattn, rel_pos_type: latest}
+decoder: transformer
+decoder_conf: {attention_heads: 4, linear_units: 48, num_blocks: 1}
+model_conf: {ctc_weight: 0.3, lsm_weight: 0.1}
+optim: adam
+optim_conf: {lr: 0.002}
+batch_type: folded
+batch_size: 8
+fold_length: [800]
+max_epoch: 2
+keep_nbest_models: 2
+best_model_criterion: [[valid, acc, max], [valid, loss, min]]
+num_workers: 0
+seed: 7
+"""
+
+
+class TrainData:
+    """Synthetic train/valid features, token list and collect_stats output, made once per session."""
+
+    def __init__(self, root):
+        self.root = root
+        for split, num, seed in (("train", 48, 1), ("valid", 16, 2)):
+            run_tool("synth_lines", root / "data" / split, "--num", num, "--seed", seed)
+            run_tool("image_to_ark", root / "data" / split, root / "dump" / split, "--height", 32, "--nj", 1)
+        run_tool("token_list", "--text", root / "dump" / "train" / "text", "--output", root / "tokens.txt")
+        (root / "tiny.yaml").write_text(TINY_TRAIN_CONFIG)
+        run_tool("ocr_train", "--collect_stats", "true", "--output_dir", root / "stats", *self.data_args())
+
+    def data_args(self, dump=None):
+        dump = dump or self.root / "dump"
+        args = []
+        for split in ("train", "valid"):
+            args += [f"--{split}_data_path_and_name_and_type", f"{dump}/{split}/feats.scp,speech,kaldi_ark",
+                     f"--{split}_data_path_and_name_and_type", f"{dump}/{split}/text,text,text"]
+        return args + ["--token_list", self.root / "tokens.txt"]
+
+    def train_args(self, output_dir, *extra, dump=None, stats=None, normalize="global_mvn"):
+        stats = stats or self.root / "stats"
+        norm = ["--normalize", normalize]
+        if normalize == "global_mvn":
+            norm += ["--normalize_conf", f"stats_file={stats}/train/feats_stats.npz"]
+        return ["--config", self.root / "tiny.yaml", "--output_dir", output_dir, *self.data_args(dump), *norm,
+                "--train_shape_file", f"{stats}/train/speech_shape",
+                "--valid_shape_file", f"{stats}/valid/speech_shape", *extra]
+
+
+@pytest.fixture(scope="session")
+def train_data(tmp_path_factory):
+    return TrainData(tmp_path_factory.mktemp("train_data"))

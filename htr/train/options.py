@@ -224,7 +224,7 @@ def config_defaults(parser, config_path):
     for key, value in config.items():
         if key not in known:
             continue
-        if key.endswith("_criterion") and value and isinstance(value[0], str):
+        if key == "best_model_criterion" and value and isinstance(value[0], str):
             value = [value]  # a single criterion written flat
         out[key] = value
     return out

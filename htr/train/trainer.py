@@ -257,6 +257,8 @@ class Trainer:
                 acc.count("skipped_batches")
                 continue
             sync = it % args.accum_grad == 0 or it == len(batches)
+            buffers = [b for b in self.model.buffers() if b.is_floating_point()]
+            saved = [b.clone() for b in buffers]
             with self.autocast():
                 loss, stats = self.ddp(**self.to_device(batch))
             # Sum over utterances / global batch: gradients equal a single process's on the whole
@@ -265,6 +267,12 @@ class Trainer:
             no_sync = self.ddp.no_sync if info.distributed and not sync else contextlib.nullcontext
             with no_sync():
                 self.scaler.scale(loss).backward()
+            if not torch.isfinite(loss):
+                # BatchNorm's running statistics took the bad batch in; put them back (after backward,
+                # which still needs them). The update is skipped below by the gradient norm, which
+                # every rank agrees on.
+                for b, s in zip(buffers, saved):
+                    b.copy_(s)
             acc.add(stats, n_local)
             seen += n_global
             if not sync:

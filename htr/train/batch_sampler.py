@@ -1,8 +1,9 @@
 """Mini-batches of utterance keys, ESPnet's batch types.
 
 - unsorted: file order, `batch_size` each.
-- folded:   sorted by length; batch_size / (1 + length // fold_length) per batch, so long lines
-            come in smaller batches.
+- folded:   sorted by length; batch_size / (1 + max_i(length_i // fold_length_i)) per batch,
+            taken at the batch's first (shortest) line as ESPnet does, so long lines come in
+            smaller batches. length_i runs over the shape files (frames, tokens).
 - length:   sorted by length; as many lines as fit in `batch_bins` summed frames.
 - numel:    sorted by length; as many lines as fit in `batch_bins` padded elements (frames × dim).
 
@@ -12,9 +13,11 @@ sees the same batches as an uninterrupted one.
 import random
 
 
-def make_batches(batch_type, lengths, batch_size=20, batch_bins=1000000, fold_length=800, feat_dim=1,
+def make_batches(batch_type, lengths, batch_size=20, batch_bins=1000000, fold_length=(800,), feat_dim=1,
                  min_batch_size=1):
-    """lengths: {utt: frames} in file order -> list of key lists."""
+    """lengths: {utt: frames or (frames, tokens, ...)} in file order -> list of key lists."""
+    shapes = {k: tuple(v) if isinstance(v, (tuple, list)) else (v,) for k, v in lengths.items()}
+    lengths = {k: v[0] for k, v in shapes.items()}
     keys = list(lengths)
     if not keys:
         return []
@@ -22,17 +25,19 @@ def make_batches(batch_type, lengths, batch_size=20, batch_bins=1000000, fold_le
         return [keys[i:i + batch_size] for i in range(0, len(keys), batch_size)]
     keys = sorted(keys, key=lambda k: lengths[k])  # stable: ties keep file order
     if batch_type == "folded":
-        return folded(keys, lengths, batch_size, fold_length, min_batch_size)
+        return folded(keys, shapes, batch_size, fold_length, min_batch_size)
     if batch_type in ("length", "numel"):
         return binned(keys, lengths, batch_bins, feat_dim if batch_type == "numel" else None, min_batch_size)
     raise ValueError(f"unknown batch_type {batch_type!r}")
 
 
-def folded(keys, lengths, batch_size, fold_length, min_batch_size):
+def folded(keys, shapes, batch_size, fold_length, min_batch_size):
+    folds = [fold_length] if isinstance(fold_length, int) else list(fold_length)
     batches, start = [], 0
     while start < len(keys):
-        longest_after = lengths[keys[min(start + batch_size, len(keys)) - 1]]
-        size = max(min_batch_size, int(batch_size / (1 + longest_after // fold_length)))
+        first = shapes[keys[start]]
+        factor = max(n // fold for n, fold in zip(first, folds))
+        size = max(min_batch_size, int(batch_size / (1 + factor)))
         batches.append(keys[start:start + size])
         start += size
     return merge_small_tail(batches, min_batch_size)

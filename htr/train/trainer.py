@@ -140,7 +140,7 @@ class Trainer:
                                                       args.train_shape_file, tokenizer, utterance_filter, "train")
         self.valid_set, valid_lengths, _ = load_split(args.valid_data_path_and_name_and_type,
                                                       args.valid_shape_file, tokenizer, utterance_filter, "valid")
-        fold = args.fold_length[0] if args.fold_length else 800
+        fold = args.fold_length or [800]
         dim = self.config["input_size"]
         self.train_batches = make_batches(args.batch_type, train_lengths, args.batch_size, args.batch_bins, fold,
                                           dim, args.min_batch_size)

@@ -27,6 +27,20 @@ class DecoderLayer(nn.Module):
         x = x + self.dropout(self.src_attn(h, memory, memory, memory_mask))
         return x + self.dropout(self.feed_forward(self.norm3(x)))
 
+    def forward_last(self, tgt, memory, memory_mask, cache=None):
+        """Outputs for all positions of tgt (N, L, d), computing only the last one when `cache`
+        holds this layer's outputs for the first L-1 positions."""
+        if cache is None:
+            causal = subsequent_mask(tgt.size(1), tgt.device)[None]
+            return self(tgt, causal, memory, memory_mask)
+        h = self.norm1(tgt)
+        sees_all = torch.ones(tgt.size(0), 1, tgt.size(1), dtype=torch.bool, device=tgt.device)
+        x = tgt[:, -1:] + self.dropout(self.self_attn(h[:, -1:], h, h, sees_all))
+        h = self.norm2(x)
+        x = x + self.dropout(self.src_attn(h, memory, memory, memory_mask))
+        x = x + self.dropout(self.feed_forward(self.norm3(x)))
+        return torch.cat([cache, x], dim=1)
+
 
 class TransformerDecoder(nn.Module):
     def __init__(self, vocab_size, encoder_output_size, attention_heads=4, linear_units=2048, num_blocks=6,
@@ -60,11 +74,13 @@ class TransformerDecoder(nn.Module):
             x = layer(x, tgt_mask, memory, memory_mask)
         return self.output_layer(self.after_norm(x)), ys_in_lens
 
-    def forward_step(self, memory, memory_mask, ys):
-        """Scores of the next token for each prefix: ys (N, L) -> log-probs (N, V) (no cache; the
-        beam search owns caching)."""
-        tgt_mask = subsequent_mask(ys.size(1), ys.device)[None]
+    def forward_step(self, memory, memory_mask, ys, cache=None):
+        """Next-token log-probs for each prefix: ys (N, L) -> ((N, V), new cache). The cache holds
+        each layer's outputs for ys[:, :-1] (from the previous step), so only the last position is
+        computed, as ESPnet's batch_score does. memory_mask (N, 1, T) masks padded frames."""
         x = self.embed(ys)
-        for layer in self.decoders:
-            x = layer(x, tgt_mask, memory, memory_mask)
-        return torch.log_softmax(self.output_layer(self.after_norm(x[:, -1])), dim=-1)
+        new_cache = []
+        for i, layer in enumerate(self.decoders):
+            x = layer.forward_last(x, memory, memory_mask, None if cache is None else cache[i])
+            new_cache.append(x)
+        return torch.log_softmax(self.output_layer(self.after_norm(x[:, -1])), dim=-1), new_cache

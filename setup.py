@@ -11,7 +11,7 @@ requirements = [
 ]
 # Every module in htr/bin with a main() is also a console script: htr/bin/image_to_ark.py -> htr-image-to-ark
 tools = sorted(p.stem for p in (here / "htr" / "bin").glob("*.py") if not p.stem.startswith("_"))
-console_scripts = [f"htr-{t.replace('_', '-')}=htr.bin.{t}:main" for t in tools]
+console_scripts = ["htr=htr.cli:main"] + [f"htr-{t.replace('_', '-')}=htr.bin.{t}:main" for t in tools]
 
 setup(
     name="htr",

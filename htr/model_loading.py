@@ -103,6 +103,11 @@ def load_config(config_file, root):
         found = resolve_in_root(norm_conf["stats_file"], root)
         # The state dict holds mean/std too, so a missing stats file is not fatal when loading.
         norm_conf["stats_file"] = str(found) if found else None
+    if config.get("bpemodel"):
+        found = resolve_in_root(config["bpemodel"], root)
+        if found is None:
+            raise FileNotFoundError(f"{config_file}: bpemodel {config['bpemodel']} not found")
+        config["bpemodel"] = str(found)
     if isinstance(config.get("token_list"), str):
         found = resolve_in_root(config["token_list"], root)
         if found is None:

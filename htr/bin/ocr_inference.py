@@ -1,0 +1,133 @@
+"""Decode a data set with a trained model (ESPnet's asr_inference options and output layout).
+
+    python -m htr.bin.ocr_inference --model_file exp/train --output_dir exp/decode/test \\
+        --data_path_and_name_and_type dump/test/feats.scp,speech,kaldi_ark --batch_size 16
+    python -m htr.bin.ocr_inference --model_file model.zip --output_dir out \\
+        --data_path_and_name_and_type data/test/img.scp,speech,image
+
+Writes <output_dir>/{1..nbest}best_recog/{text,token,token_int,score}. An input too short for the
+model gets an empty hypothesis and a warning. `--greedy_ctc true` takes the best CTC path instead
+of the beam search.
+"""
+import argparse
+import logging
+from pathlib import Path
+
+import kaldiio
+import torch
+
+from htr.data.datadir import read_kv, sort_key
+from htr.data.image_features import BadImageError
+from htr.decode.recognizer import Recognizer
+from htr.train.options import str2bool
+from htr.utils.progress import Progress
+
+CHUNK_BATCHES = 8  # inputs are sorted by length within chunks of this many batches (less padding)
+
+
+def get_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model_file", "--asr_model_file", required=True,
+                   help="model zip, pack dir, htr/ESPnet experiment dir, or a .pth with --train_config")
+    p.add_argument("--train_config", "--asr_train_config", default=None)
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--data_path_and_name_and_type", required=True,
+                   help="feats.scp,speech,kaldi_ark or img.scp,speech,image")
+    p.add_argument("--key_file", default=None, help="decode only these keys (first column), in this order")
+    p.add_argument("--batch_size", type=int, default=1)
+    p.add_argument("--ngpu", type=int, default=0)
+    p.add_argument("--beam_size", type=int, default=20)
+    p.add_argument("--ctc_weight", type=float, default=0.5)
+    p.add_argument("--lm_weight", type=float, default=1.0)
+    p.add_argument("--penalty", type=float, default=0.0)
+    p.add_argument("--nbest", type=int, default=1)
+    p.add_argument("--maxlenratio", type=float, default=0.0)
+    p.add_argument("--minlenratio", type=float, default=0.0)
+    p.add_argument("--greedy_ctc", type=str2bool, default=False)
+    p.add_argument("--log_level", default="INFO")
+    return p
+
+
+class Inputs:
+    """key -> feature matrix from a Kaldi scp or an image scp."""
+
+    def __init__(self, spec, recognizer):
+        path, _, kind = spec.split(",")
+        self.kind, self.recognizer = kind, recognizer
+        if kind == "kaldi_ark":
+            self.table = kaldiio.load_scp(path)
+            self.keys = list(read_kv(path))
+        elif kind == "image":
+            self.table = read_kv(path)
+            self.keys = list(self.table)
+        else:
+            raise SystemExit(f"--data_path_and_name_and_type: type {kind!r} not supported (kaldi_ark, image)")
+
+    def __getitem__(self, key):
+        if self.kind == "image":
+            return self.recognizer.image_features(self.table[key])
+        return self.table[key]
+
+
+def write_results(out_dir, results, nbest):
+    """ESPnet's layout: {n}best_recog/{text,token,token_int,score}, keys in sorted order."""
+    for n in range(1, nbest + 1):
+        d = Path(out_dir) / f"{n}best_recog"
+        d.mkdir(parents=True, exist_ok=True)
+        files = {name: open(d / name, "w", encoding="utf-8") for name in ("text", "token", "token_int", "score")}
+        for key in sorted(results, key=sort_key):
+            if len(results[key]) < n:
+                if n == 1:  # every input has a 1-best line, empty when it could not be decoded
+                    for f in files.values():
+                        f.write(f"{key}\n")
+                continue
+            r = results[key][n - 1]
+            files["text"].write(f"{key} {r['text']}\n")
+            files["token"].write(f"{key} {' '.join(r['tokens'])}\n")
+            files["token_int"].write(f"{key} {' '.join(map(str, r['token_int']))}\n")
+            files["score"].write(f"{key} {r['score']}\n")
+        for f in files.values():
+            f.close()
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(levelname)s %(message)s")
+    device = "cuda" if args.ngpu > 0 and torch.cuda.is_available() else "cpu"
+    if args.ngpu > 0 and device == "cpu":
+        logging.warning("--ngpu %d but no CUDA device: decoding on CPU", args.ngpu)
+    model_path = args.train_config if args.train_config else args.model_file
+    options = dict(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
+                   penalty=args.penalty, nbest=args.nbest, maxlenratio=args.maxlenratio,
+                   minlenratio=args.minlenratio, greedy_ctc=args.greedy_ctc)
+    if args.train_config:
+        model, config = __import__("htr").load_model(model_path, model_file=args.model_file, device=device)
+        recognizer = Recognizer(model, config, device=device, **options)
+    else:
+        recognizer = Recognizer.from_pretrained(args.model_file, device=device, **options)
+    inputs = Inputs(args.data_path_and_name_and_type, recognizer)
+    keys = list(read_kv(args.key_file, allow_empty_value=True)) if args.key_file else inputs.keys
+    results = {}
+    chunk = max(1, args.batch_size) * CHUNK_BATCHES
+    with Progress(len(keys), desc="decoding", unit="lines") as progress:
+        for start in range(0, len(keys), chunk):
+            feats = {}
+            for key in keys[start:start + chunk]:
+                try:
+                    feats[key] = inputs[key]
+                except (BadImageError, KeyError, OSError, ValueError) as e:
+                    logging.warning("%s: cannot read its input (%s): empty hypothesis", key, e)
+                    results[key] = []
+            ordered = sorted(feats, key=lambda k: len(feats[k]), reverse=True)
+            for b in range(0, len(ordered), max(1, args.batch_size)):
+                batch = ordered[b:b + args.batch_size]
+                for key, nbest in zip(batch, recognizer([feats[k] for k in batch], names=batch)):
+                    results[key] = nbest
+                progress.update(len(batch))
+            progress.update(len(keys[start:start + chunk]) - len(feats))
+    write_results(args.output_dir, results, args.nbest)
+    logging.info("decoded %d inputs -> %s", len(results), args.output_dir)
+
+
+if __name__ == "__main__":
+    main()

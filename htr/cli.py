@@ -1,0 +1,26 @@
+"""`htr <tool> [args]`: one entry point for every htr.bin tool (`htr recognize img.png --model m.zip`)."""
+import importlib
+import pkgutil
+import sys
+
+import htr.bin
+
+
+def tools():
+    return sorted(m.name for m in pkgutil.iter_modules(htr.bin.__path__) if not m.name.startswith("_"))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: htr <tool> [args]\n\ntools: " + ", ".join(tools()))
+        return
+    name = argv[0].replace("-", "_")
+    if name not in tools():
+        raise SystemExit(f"htr: unknown tool {argv[0]!r}; tools: {', '.join(tools())}")
+    sys.argv = [f"htr {argv[0]}", *argv[1:]]
+    importlib.import_module(f"htr.bin.{name}").main(argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""A trained model plus a search: feature matrices (or images) in, n-best lists out.
+
+    rec = Recognizer.from_pretrained("model.zip", beam_size=20, ctc_weight=0.5)
+    nbest_lists = rec([feats1, feats2])     # batched; each: [{"text", "tokens", "token_int", "score", "scores"}]
+"""
+import logging
+
+import numpy as np
+import torch
+
+import htr
+from htr.data.image_features import load_features
+from htr.decode.beam_search import BeamSearch
+from htr.decode import ctc_alignment
+from htr.text.tokenizer import build_tokenizer
+
+
+class Recognizer:
+    def __init__(self, model, config, beam_size=20, ctc_weight=0.5, lm=None, lm_weight=1.0, penalty=0.0, nbest=1,
+                 maxlenratio=0.0, minlenratio=0.0, greedy_ctc=False, device="cpu"):
+        self.model = model.to(device).eval()
+        self.config = config
+        self.device = torch.device(device)
+        self.tokenizer = build_tokenizer(config.get("token_type", "char"), model.token_list, config.get("bpemodel"))
+        self.greedy_ctc = greedy_ctc
+        self.search = BeamSearch(model, beam_size, ctc_weight, lm, lm_weight, penalty, nbest, maxlenratio,
+                                 minlenratio)
+        self.min_frames = model.encoder.embed.min_length()
+
+    @classmethod
+    def from_pretrained(cls, path, device="cpu", **search_options):
+        model, config = htr.load_model(path, device=device)
+        return cls(model, config, device=device, **search_options)
+
+    def image_features(self, path):
+        """ESPnet's IAM features for an image file, at the model's input height."""
+        return load_features(path, height=self.config["input_size"])
+
+    def result(self, hyp):
+        """ESPnet's output fields: yseq without its first and last entry, blanks removed."""
+        ids = hyp.token_ids()
+        tokens = self.tokenizer.ids2tokens(ids)
+        return {"text": self.tokenizer.tokens2text(tokens), "tokens": tokens, "token_int": ids,
+                "score": hyp.score, "scores": dict(hyp.scores)}
+
+    @torch.no_grad()
+    def encode(self, feats_list):
+        x = torch.nn.utils.rnn.pad_sequence([torch.tensor(np.asarray(f), dtype=torch.float32) for f in feats_list],
+                                            batch_first=True).to(self.device)
+        lengths = torch.tensor([len(f) for f in feats_list], device=self.device)
+        return self.model.encode(x, lengths)
+
+    @torch.no_grad()
+    def __call__(self, feats_list, names=None):
+        """Feature matrices (T, F) -> per input its n-best result list ([] when too short to decode)."""
+        names = names or [str(i) for i in range(len(feats_list))]
+        results = [[] for _ in feats_list]
+        usable = [i for i, f in enumerate(feats_list) if len(f) >= self.min_frames]
+        for i in sorted(set(range(len(feats_list))) - set(usable)):
+            logging.warning("%s: %d frames, shorter than the %d the model needs: empty hypothesis",
+                            names[i], len(feats_list[i]), self.min_frames)
+        if not usable:
+            return results
+        enc, enc_lens = self.encode([feats_list[i] for i in usable])
+        if self.greedy_ctc:
+            hyps = [[h] for h in ctc_alignment.greedy(self.model.ctc.log_softmax(enc), enc_lens, self.model.eos)]
+        else:
+            hyps = self.search(enc, enc_lens)
+        for i, nbest in zip(usable, hyps):
+            results[i] = [self.result(h) for h in nbest]
+        return results
+
+    @torch.no_grad()
+    def character_positions(self, feats, token_int):
+        """Where each output token sits: [(first_feature_frame, last_feature_frame, confidence)]."""
+        enc, enc_lens = self.encode([feats])
+        logp = self.model.ctc.log_softmax(enc)[0, : int(enc_lens[0])].float().cpu()
+        spans = ctc_alignment.align(logp, [t for t in token_int if t != self.model.eos])
+        embed = self.model.encoder.embed
+        out = []
+        for first, last, conf in spans:
+            start, end = ctc_alignment.input_span(embed, first, last)
+            out.append((start, min(end, len(feats) - 1), conf))
+        return out

@@ -21,6 +21,7 @@ import torch
 
 from htr.decode.ctc_prefix_score import CTCPrefixScorer
 from htr.nets.mask import make_non_pad_mask
+from htr.nets.transformer_decoder import SharedMemory
 
 END_DETECT_LENGTHS = 3
 END_DETECT_MARGIN = -10.0  # ESPnet's D_end = log(1 · exp(-10))
@@ -90,6 +91,8 @@ class BeamSearch:
         maxlen_t = torch.tensor(maxlens, device=device)
         minlen_t = torch.tensor(minlens, device=device)
         memory_mask = make_non_pad_mask(enc_lens.to(device), enc.size(1))[:, None, :]
+        if "decoder" in self.weights:
+            memory = SharedMemory(self.model.decoder, enc, memory_mask)
         ctc = None
         if "ctc" in self.weights:
             ctc = CTCPrefixScorer(self.model.ctc.log_softmax(enc), enc_lens.to(device), 0, self.eos)
@@ -107,7 +110,8 @@ class BeamSearch:
                 break
             step, weighted = {}, torch.zeros(len(utt), self.vocab, device=device)
             if "decoder" in self.weights:
-                step["decoder"], dec_new = self.model.decoder.forward_step(enc[utt], memory_mask[utt], yseq, dec_cache)
+                memory.set_rows(utt)
+                step["decoder"], dec_new = self.model.decoder.forward_step(memory, yseq, dec_cache)
             if "lm" in self.weights:
                 step["lm"], lm_new = self.lm.score(yseq, lm_state)
             if "length_bonus" in self.weights:

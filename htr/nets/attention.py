@@ -64,10 +64,15 @@ class MultiHeadedAttention(nn.Module):
         return self.linear_out(x.transpose(1, 2).reshape(x.size(0), -1, self.h * self.d_k))
 
     def forward(self, query, key, value, mask):
-        q = self.split_heads(self.linear_q(query))
-        k = self.split_heads(self.linear_k(key))
-        v = self.split_heads(self.linear_v(value))
-        return self.attend(q, k, v, mask)
+        k, v = self.project_kv(key, value)
+        return self.forward_kv(query, k, v, mask)
+
+    def project_kv(self, key, value):
+        """Keys and values split into heads: reusable for every query over the same memory."""
+        return self.split_heads(self.linear_k(key)), self.split_heads(self.linear_v(value))
+
+    def forward_kv(self, query, k, v, mask):
+        return self.attend(self.split_heads(self.linear_q(query)), k, v, mask)
 
 
 def rel_shift(x):

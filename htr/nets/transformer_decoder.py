@@ -27,19 +27,47 @@ class DecoderLayer(nn.Module):
         x = x + self.dropout(self.src_attn(h, memory, memory, memory_mask))
         return x + self.dropout(self.feed_forward(self.norm3(x)))
 
-    def forward_last(self, tgt, memory, memory_mask, cache=None):
+    def forward_last(self, tgt, memory, index, cache=None):
         """Outputs for all positions of tgt (N, L, d), computing only the last one when `cache`
-        holds this layer's outputs for the first L-1 positions."""
+        holds this layer's outputs for the first L-1 positions. memory: a SharedMemory; index: this
+        layer's number."""
         if cache is None:
-            causal = subsequent_mask(tgt.size(1), tgt.device)[None]
-            return self(tgt, causal, memory, memory_mask)
+            sees = subsequent_mask(tgt.size(1), tgt.device)[None]
+            query, residual = self.norm1(tgt), tgt
+        else:
+            sees = torch.ones(tgt.size(0), 1, tgt.size(1), dtype=torch.bool, device=tgt.device)
+            query, residual = self.norm1(tgt[:, -1:]), tgt[:, -1:]
         h = self.norm1(tgt)
-        sees_all = torch.ones(tgt.size(0), 1, tgt.size(1), dtype=torch.bool, device=tgt.device)
-        x = tgt[:, -1:] + self.dropout(self.self_attn(h[:, -1:], h, h, sees_all))
-        h = self.norm2(x)
-        x = x + self.dropout(self.src_attn(h, memory, memory, memory_mask))
+        x = residual + self.dropout(self.self_attn(query, h, h, sees))
+        x = x + self.dropout(memory.attend(index, self.src_attn, self.norm2(x)))
         x = x + self.dropout(self.feed_forward(self.norm3(x)))
-        return torch.cat([cache, x], dim=1)
+        return x if cache is None else torch.cat([cache, x], dim=1)
+
+
+class SharedMemory:
+    """The encoder output of B utterances, shared by many hypothesis rows (row n belongs to
+    utterance utt[n]). Each layer's source-attention keys and values are computed once per
+    utterance, and the rows' queries are packed per utterance, so no step copies the memory."""
+
+    def __init__(self, decoder, memory, memory_mask):
+        self.kv = [layer.src_attn.project_kv(memory, memory) for layer in decoder.decoders]
+        self.mask = memory_mask                                         # (B, 1, T)
+        self.n_utt = memory.size(0)
+        self.set_rows(torch.arange(self.n_utt, device=memory.device))
+
+    def set_rows(self, utt):
+        counts = torch.bincount(utt, minlength=self.n_utt)
+        first = torch.cumsum(counts, 0) - counts
+        self.utt, self.pos = utt, torch.arange(len(utt), device=utt.device) - first[utt]
+        self.width = int(counts.max()) if len(utt) else 0
+
+    def attend(self, index, attention, query):
+        """query (N, Lq, d) of the rows -> source attention output (N, Lq, d)."""
+        n, lq, d = query.shape
+        packed = query.new_zeros(self.n_utt, self.width, lq, d)
+        packed[self.utt, self.pos] = query
+        out = attention.forward_kv(packed.view(self.n_utt, self.width * lq, d), *self.kv[index], self.mask)
+        return out.view(self.n_utt, self.width, lq, d)[self.utt, self.pos]
 
 
 class TransformerDecoder(nn.Module):
@@ -74,13 +102,13 @@ class TransformerDecoder(nn.Module):
             x = layer(x, tgt_mask, memory, memory_mask)
         return self.output_layer(self.after_norm(x)), ys_in_lens
 
-    def forward_step(self, memory, memory_mask, ys, cache=None):
+    def forward_step(self, memory, ys, cache=None):
         """Next-token log-probs for each prefix: ys (N, L) -> ((N, V), new cache). The cache holds
         each layer's outputs for ys[:, :-1] (from the previous step), so only the last position is
-        computed, as ESPnet's batch_score does. memory_mask (N, 1, T) masks padded frames."""
+        computed, as ESPnet's batch_score does. memory: a SharedMemory whose rows are ys's rows."""
         x = self.embed(ys)
         new_cache = []
         for i, layer in enumerate(self.decoders):
-            x = layer.forward_last(x, memory, memory_mask, None if cache is None else cache[i])
+            x = layer.forward_last(x, memory, i, None if cache is None else cache[i])
             new_cache.append(x)
         return torch.log_softmax(self.output_layer(self.after_norm(x[:, -1])), dim=-1), new_cache

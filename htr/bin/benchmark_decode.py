@@ -1,0 +1,106 @@
+"""Decoding speed: the same model, the same inputs, beam 20, ctc_weight 0.5 (ESPnet's IAM set-up).
+
+    python -m htr.bin.benchmark_decode --model_file model.zip --feats dump/test/feats.scp --num 64 \\
+        [--batch_size 16 --device cuda]
+    python -m htr.bin.benchmark_decode --num 32          # the seed config, random weights, random inputs
+
+Times htr's batched search against a baseline in the same run: ESPnet's Speech2Text (one
+utterance at a time) when espnet is importable and a model zip is given, else htr one utterance
+at a time. Prints lines/s for each, the ratio, and whether the 1-best hypotheses are identical.
+"""
+import argparse
+import time
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import torch
+import yaml
+
+import htr
+from htr.decode.beam_search import BeamSearch
+from htr.registry import build_model, initialize
+
+SEED_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "tuning" / "train_conformer_seed.yaml"
+
+
+def random_model_and_inputs(num, frames, device):
+    config = yaml.safe_load(SEED_CONFIG.read_text())
+    config.update(token_list=["<blank>", "<unk>", "<space>"] + list("abcdefghijklmnopqrstuvwxyz.,'") + ["<sos/eos>"],
+                  normalize=None)
+    torch.manual_seed(0)
+    model = initialize(build_model(config)).to(device).eval()
+    g = np.random.default_rng(0)
+    feats = [g.standard_normal((int(frames * g.uniform(0.6, 1.0)), config["input_size"])).astype(np.float32)
+             for _ in range(num)]
+    return model, feats
+
+
+def decode(model, search, feats, batch_size, device):
+    order = sorted(range(len(feats)), key=lambda i: -len(feats[i]))
+    out = [None] * len(feats)
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            x = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(feats[i]) for i in idx], batch_first=True).to(device)
+            enc, lens = model.encode(x, torch.tensor([len(feats[i]) for i in idx], device=device))
+            for i, hyps in zip(idx, search(enc, lens)):
+                out[i] = hyps[0].token_ids()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    return out
+
+
+def espnet_decode(model_file, feats, device):
+    try:
+        from espnet2.bin.asr_inference import Speech2Text
+    except ImportError:
+        return None
+    s2t = Speech2Text.from_pretrained(model_file=str(model_file), device=str(device), beam_size=20, ctc_weight=0.5,
+                                      lm_weight=0.0, nbest=1)
+    return [s2t(torch.from_numpy(f))[0][2] for f in feats]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model_file", default=None, help="a trained model (zip/dir); default: random seed model")
+    p.add_argument("--feats", default=None, help="feats.scp to decode (default: random features)")
+    p.add_argument("--num", type=int, default=32)
+    p.add_argument("--frames", type=int, default=400, help="random inputs: longest length in frames")
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if args.model_file:
+        model, _ = htr.load_model(args.model_file, device=device)
+    if args.feats:
+        table = kaldiio.load_scp(args.feats)
+        feats = [np.asarray(table[k], dtype=np.float32) for k in list(table)[:args.num]]
+    if not args.model_file:
+        model, random_feats = random_model_and_inputs(args.num, args.frames, device)
+        feats = feats if args.feats else random_feats
+    search = BeamSearch(model, beam_size=20, ctc_weight=0.5)
+    decode(model, search, feats[:2], 2, device)  # warm-up
+
+    start = time.perf_counter()
+    batched = decode(model, search, feats, args.batch_size, device)
+    htr_time = time.perf_counter() - start
+    start = time.perf_counter()
+    baseline = espnet_decode(args.model_file, feats, device) if args.model_file else None
+    name = "ESPnet Speech2Text, one at a time"
+    if baseline is None:
+        baseline, name = decode(model, search, feats, 1, device), "htr, one at a time (espnet not installed)"
+    base_time = time.perf_counter() - start
+    same = sum(a == b for a, b in zip(batched, baseline))
+    print(f"device {device}, threads {torch.get_num_threads()}, {len(feats)} lines, beam 20, ctc_weight 0.5, "
+          f"batch {args.batch_size}")
+    print(f"htr batched: {len(feats) / htr_time:.2f} lines/s")
+    print(f"baseline:    {len(feats) / base_time:.2f} lines/s  ({name})")
+    print(f"ratio: {base_time / htr_time:.2f}x; identical 1-best: {same}/{len(feats)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -34,6 +34,22 @@ def run_tool(module, *args, cwd=None, check=True):
     return proc
 
 
+@pytest.fixture(scope="session")
+def espnet_tiny_loaded(tmp_path_factory):
+    """(model, config, expected.npz, expected.json) of shared/reference/espnet_tiny, loaded once."""
+    import json
+
+    import numpy as np
+
+    import htr
+
+    ref = SHARED / "reference" / "espnet_tiny"
+    require((ref / "model.zip").exists(), f"{ref} not found (set HTR_SHARED)")
+    os.environ["HTR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    model, config = htr.load_model(ref / "model.zip")
+    return model, config, np.load(ref / "expected.npz"), json.loads((ref / "expected.json").read_text())
+
+
 @pytest.fixture
 def espnet_tiny():
     """shared/reference/espnet_tiny, made by the real ESPnet 202511."""

@@ -4,12 +4,10 @@ import json
 import math
 import re
 
-import numpy as np
 import pytest
 import torch
 
-import htr
-from conftest import SHARED, require, run_tool
+from conftest import SHARED, run_tool
 from htr.decode import ctc_alignment
 from htr.decode.beam_search import BeamSearch
 
@@ -17,16 +15,9 @@ REF = SHARED / "reference" / "espnet_tiny"
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    import os
-
-    require((REF / "model.zip").exists(), f"{REF} not found (set HTR_SHARED)")
-    os.environ["HTR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
-    model, config = htr.load_model(REF / "model.zip")
-    expected = np.load(REF / "expected.npz")
-    info = json.loads((REF / "expected.json").read_text())
-    utts = sorted(u["uid"] for u in info["utterances"])
-    feats = {u: torch.from_numpy(expected[f"{u}/feats"]) for u in utts}
+def tiny(espnet_tiny_loaded):
+    model, config, expected, info = espnet_tiny_loaded
+    feats = {u["uid"]: torch.from_numpy(expected[f"{u['uid']}/feats"]) for u in info["utterances"]}
     return model, config, info, feats
 
 

@@ -1,5 +1,4 @@
 """htr must reproduce the real ESPnet 202511 on shared/reference/espnet_tiny, utterance by utterance."""
-import json
 import zipfile
 
 import kaldiio
@@ -9,20 +8,15 @@ import torch
 import yaml
 
 import htr
-from conftest import SHARED, require
+from conftest import SHARED
 from htr.model import add_sos_eos
 
 REF = SHARED / "reference" / "espnet_tiny"
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    import os
-
-    require((REF / "model.zip").exists(), f"{REF} not found (set HTR_SHARED)")
-    os.environ["HTR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
-    model, config = htr.load_model(REF / "model.zip")
-    return model, config, np.load(REF / "expected.npz"), json.loads((REF / "expected.json").read_text())
+def reference(espnet_tiny_loaded):
+    return espnet_tiny_loaded
 
 
 def test_reference_per_utterance(reference):

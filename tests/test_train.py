@@ -104,7 +104,7 @@ def make_bad_inputs(train_data, root):
 def test_bad_inputs_are_filtered_or_skipped_and_training_completes(train_data, tmp_path):
     dump = make_bad_inputs(train_data, tmp_path)
     stats = tmp_path / "stats"
-    proc = run_tool("ocr_train", "--collect_stats", "true", "--output_dir", stats, *train_data.data_args(dump))
+    run_tool("ocr_train", "--collect_stats", "true", "--output_dir", stats, *train_data.data_args(dump))
     bad = (stats / "train" / "bad_utts").read_text()
     assert "zz-missing" in bad and "zz-garbage" in bad
     # the garbage entry gets a shape line, as if the ark broke after stats were collected

@@ -20,6 +20,7 @@ import yaml
 import htr
 from htr.decode.beam_search import BeamSearch
 from htr.registry import build_model, initialize
+from htr.utils.benchmarking import add_device_options, device_from
 
 SEED_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "tuning" / "train_conformer_seed.yaml"
 
@@ -68,12 +69,9 @@ def main(argv=None):
     p.add_argument("--num", type=int, default=32)
     p.add_argument("--frames", type=int, default=400, help="random inputs: longest length in frames")
     p.add_argument("--batch_size", type=int, default=16)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None)
+    add_device_options(p)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = device_from(args)
     if args.model_file:
         model, _ = htr.load_model(args.model_file, device=device)
     if args.feats:

@@ -7,7 +7,6 @@ ConformerEncoder when espnet is importable, else htr with ESPnet's explicit matm
 Prints seconds per step for each and the ratio baseline / htr (> 1 means htr is faster).
 """
 import argparse
-import time
 from pathlib import Path
 
 import torch
@@ -15,6 +14,7 @@ import yaml
 
 from htr.nets import attention
 from htr.registry import build_model
+from htr.utils.benchmarking import add_device_options, device_from, seconds_per_step
 
 SEED_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "tuning" / "train_conformer_seed.yaml"
 
@@ -23,13 +23,7 @@ def time_steps(encoder, x, lens, steps, device):
     def step():
         out, _ = encoder(x, lens)[:2]
         out.sum().backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-    step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
+    return seconds_per_step(step, steps, device)
 
 
 def espnet_encoder(config):
@@ -46,12 +40,9 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--frames", type=int, default=1000)
     p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None)
+    add_device_options(p)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = device_from(args)
     config = yaml.safe_load(Path(args.config).read_text())
     config.update(token_list=["<blank>", "<unk>", "a", "<sos/eos>"], normalize=None)
     torch.manual_seed(0)

@@ -9,7 +9,6 @@ matmul attention in float32. Prints steps/s of each, the ratio, and the seconds 
 (6,482 lines) takes at this batch size.
 """
 import argparse
-import time
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ import yaml
 
 from htr.nets import attention
 from htr.registry import build_model, initialize
+from htr.utils.benchmarking import add_device_options, device_from, seconds_per_step
 
 SEED_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "tuning" / "train_conformer_seed.yaml"
 IAM_TRAIN_LINES = 6482
@@ -44,13 +44,7 @@ def time_training(model, batch, steps, device, amp_dtype):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         optimizer.zero_grad()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-    step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
+    return seconds_per_step(step, steps, device)
 
 
 def espnet_model(config, htr_model):
@@ -78,14 +72,11 @@ def main(argv=None):
     p.add_argument("--frames", type=int, default=850)
     p.add_argument("--tokens", type=int, default=45)
     p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--device", default="cpu")
+    add_device_options(p)
     p.add_argument("--amp", choices=["none", "bfloat16", "float16"], default="none",
                    help="autocast dtype for htr (the baseline runs float32, as ESPnet's default)")
-    p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = device_from(args)
     config = yaml.safe_load(Path(args.config).read_text())
     config.update(token_list=["<blank>", "<unk>", "<space>"] + ALPHABET + ["<sos/eos>"], normalize=None)
     torch.manual_seed(0)

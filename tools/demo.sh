@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end path that exists today, on synthetic lines (no download):
 # render line images -> Kaldi data dirs -> validate -> features (feats.ark/scp) -> char token list
-# -> collect_stats -> train a small conformer (ocr_train) -> the trained model's loss on test.
+# -> collect_stats -> train a small conformer (ocr_train) -> decode the test lines (ocr_inference)
+# -> WER/CER (score).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-tools/venv/bin/python}
@@ -30,6 +31,10 @@ $PY -m htr.bin.ocr_train --config conf/tuning/train_conformer_tiny.yaml --output
     --normalize_conf "stats_file=$out/stats/train/feats_stats.npz" \
     --train_shape_file "$out/stats/train/speech_shape" --train_shape_file "$out/stats/train/text_shape.char" \
     --valid_shape_file "$out/stats/valid/speech_shape" --valid_shape_file "$out/stats/valid/text_shape.char"
-$PY -m htr.bin.model_loss --model_file "$out/train" --data_dir "$out/dump/test" \
-    | tee "$out/logs/model_loss.log"
-echo "demo finished: outputs under $out (training log: $out/train/train.log, plots: $out/train/images)"
+$PY -m htr.bin.ocr_inference --model_file "$out/train" --output_dir "$out/decode/test" \
+    --data_path_and_name_and_type "$out/dump/test/feats.scp,speech,kaldi_ark" --batch_size 16 \
+    --beam_size 10 --ctc_weight 0.5 2>&1 | tee "$out/logs/decode.test.log"
+$PY -m htr.bin.score --ref "$out/dump/test/text" --hyp "$out/decode/test/1best_recog/text" \
+    --out_dir "$out/decode/test" --units word char | tee "$out/logs/score.test.log"
+echo "demo finished: outputs under $out (training log: $out/train/train.log, plots: $out/train/images,"
+echo "hypotheses: $out/decode/test/1best_recog/text, scores: $out/decode/test/score_{wer,cer}/result.txt)"

@@ -5,6 +5,7 @@ loss = ctc_weight · CTC + (1 - ctc_weight) · label-smoothed attention loss.
 import torch
 from torch import nn
 
+from htr.nets.ctc import collapse
 from htr.nets.label_smoothing import LabelSmoothingLoss
 from htr.score.error_rate import ErrorCalculator
 
@@ -93,7 +94,7 @@ class OCRModel(nn.Module):
     def ctc_error_rate(self, enc, enc_lens, text, text_lengths):
         calc = self.error_calculator
         best = self.ctc.log_softmax(enc).argmax(-1)
-        hyps = [calc.to_text(calc.ctc_greedy(b[:n].tolist())) for b, n in zip(best, enc_lens)]
+        hyps = [calc.to_text(collapse(b[:n].tolist(), calc.blank_id)) for b, n in zip(best, enc_lens)]
         return calc.cer(hyps, self.refs(text, text_lengths))
 
     def attention_error_rates(self, logits, text, text_lengths):

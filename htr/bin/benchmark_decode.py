@@ -19,7 +19,7 @@ import torch
 import yaml
 
 import htr
-from htr.decode.beam_search import BeamSearch
+from htr.decode.recognizer import Recognizer
 from htr.model_loading import load_config, locate
 from htr.registry import build_model, initialize
 from htr.utils.benchmarking import add_device_options, device_from
@@ -36,21 +36,19 @@ def random_model_and_inputs(num, frames, device):
     g = np.random.default_rng(0)
     feats = [g.standard_normal((int(frames * g.uniform(0.6, 1.0)), config["input_size"])).astype(np.float32)
              for _ in range(num)]
-    return model, feats
+    return model, config, feats
 
 
-def decode(model, search, feats, batch_size, device):
+def decode(recognizer, feats, batch_size):
+    """1-best token ids of every input, decoded longest first in batches (as ocr_inference does)."""
     order = sorted(range(len(feats)), key=lambda i: -len(feats[i]))
     out = [None] * len(feats)
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            x = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(feats[i]) for i in idx], batch_first=True).to(device)
-            enc, lens = model.encode(x, torch.tensor([len(feats[i]) for i in idx], device=device))
-            for i, hyps in zip(idx, search(enc, lens)):
-                out[i] = hyps[0].token_ids()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        for i, nbest in zip(idx, recognizer([feats[i] for i in idx])):
+            out[i] = nbest[0]["token_int"]
+    if recognizer.device.type == "cuda":
+        torch.cuda.synchronize()
     return out
 
 
@@ -81,25 +79,25 @@ def main(argv=None):
     args = p.parse_args(argv)
     device = device_from(args)
     if args.model_file:
-        model, _ = htr.load_model(args.model_file, device=device)
+        model, config = htr.load_model(args.model_file, device=device)
     if args.feats:
         table = kaldiio.load_scp(args.feats)
         feats = [np.asarray(table[k], dtype=np.float32) for k in list(table)[:args.num]]
     if not args.model_file:
-        model, random_feats = random_model_and_inputs(args.num, args.frames, device)
+        model, config, random_feats = random_model_and_inputs(args.num, args.frames, device)
         feats = feats if args.feats else random_feats
-    search = BeamSearch(model, beam_size=20, ctc_weight=0.5)
-    decode(model, search, feats[:2], 2, device)  # warm-up
+    recognizer = Recognizer(model, config, beam_size=20, ctc_weight=0.5, device=device)
+    decode(recognizer, feats[:2], 2)  # warm-up
 
     start = time.perf_counter()
-    batched = decode(model, search, feats, args.batch_size, device)
+    batched = decode(recognizer, feats, args.batch_size)
     htr_time = time.perf_counter() - start
     espnet = espnet_decode(args.model_file, feats, device) if args.model_file else None
     if espnet is not None:
         (baseline, base_time), name = espnet, "ESPnet Speech2Text, one at a time"
     else:
         start = time.perf_counter()
-        baseline, name = decode(model, search, feats, 1, device), "htr, one at a time (espnet not installed)"
+        baseline, name = decode(recognizer, feats, 1), "htr, one at a time (espnet not installed)"
         base_time = time.perf_counter() - start
     same = sum(a == b for a, b in zip(batched, baseline))
     print(f"device {device}, threads {torch.get_num_threads()}, {len(feats)} lines, beam 20, ctc_weight 0.5, "

@@ -16,6 +16,7 @@ from pathlib import Path
 import kaldiio
 import torch
 
+import htr
 from htr.data.datadir import read_kv, sort_key
 from htr.data.image_features import BadImageError
 from htr.decode.recognizer import Recognizer
@@ -96,15 +97,14 @@ def main(argv=None):
     device = "cuda" if args.ngpu > 0 and torch.cuda.is_available() else "cpu"
     if args.ngpu > 0 and device == "cpu":
         logging.warning("--ngpu %d but no CUDA device: decoding on CPU", args.ngpu)
-    model_path = args.train_config if args.train_config else args.model_file
-    options = dict(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=args.lm_weight,
-                   penalty=args.penalty, nbest=args.nbest, maxlenratio=args.maxlenratio,
-                   minlenratio=args.minlenratio, greedy_ctc=args.greedy_ctc)
     if args.train_config:
-        model, config = __import__("htr").load_model(model_path, model_file=args.model_file, device=device)
-        recognizer = Recognizer(model, config, device=device, **options)
+        model, config = htr.load_model(args.train_config, model_file=args.model_file, device=device)
     else:
-        recognizer = Recognizer.from_pretrained(args.model_file, device=device, **options)
+        model, config = htr.load_model(args.model_file, device=device)
+    recognizer = Recognizer(model, config, beam_size=args.beam_size, ctc_weight=args.ctc_weight,
+                            lm_weight=args.lm_weight, penalty=args.penalty, nbest=args.nbest,
+                            maxlenratio=args.maxlenratio, minlenratio=args.minlenratio,
+                            greedy_ctc=args.greedy_ctc, device=device)
     inputs = Inputs(args.data_path_and_name_and_type, recognizer)
     keys = list(read_kv(args.key_file, allow_empty_value=True)) if args.key_file else inputs.keys
     results = {}

@@ -35,11 +35,11 @@ def main(argv=None):
     for start in range(0, len(args.images), args.batch_size):
         paths = args.images[start:start + args.batch_size]
         feats = [rec.image_features(path) for path in paths]
-        for path, f, nbest in zip(paths, feats, rec(feats, names=paths)):
+        for path, f, nbest in zip(paths, feats, rec(feats, names=paths, positions=args.json)):
             if not args.json:
                 print(clean(nbest[0]) if nbest else "")
                 continue
-            print(json.dumps(describe(rec, path, f, nbest), ensure_ascii=False))
+            print(json.dumps(describe(path, f, nbest), ensure_ascii=False))
 
 
 def clean(result):
@@ -47,14 +47,14 @@ def clean(result):
     return "".join(t for t in result["tokens"] if t not in SPECIAL_TOKENS).replace("<space>", " ")
 
 
-def describe(rec, path, feats, nbest):
+def describe(path, feats, nbest):
     with Image.open(path) as image:
         width = image.size[0]
     scale = width / len(feats)  # feature frames are columns of the resized image
     out = {"image": path, "nbest": [{"text": clean(r), "score": r["score"], "scores": r["scores"]} for r in nbest]}
     if nbest:
         best = nbest[0]
-        positions = rec.character_positions(feats, best["token_int"])
+        positions = best["positions"]
         tokens = [t for t in best["tokens"] if t not in SPECIAL_TOKENS]
         out["characters"] = [{"char": " " if tok == "<space>" else tok, "x": [round(a * scale), round((b + 1) * scale)],
                               "confidence": round(conf, 4)} for tok, (a, b, conf) in zip(tokens, positions)]

@@ -21,7 +21,7 @@ import torch
 
 from htr.decode.ctc_prefix_score import CTCPrefixScorer
 from htr.nets.mask import make_non_pad_mask
-from htr.nets.transformer_decoder import SharedMemory
+from htr.nets.transformer_decoder import SharedMemory, group_rows
 
 END_DETECT_LENGTHS = 3
 END_DETECT_MARGIN = -10.0  # ESPnet's D_end = log(1 · exp(-10))
@@ -162,9 +162,7 @@ class BeamSearch:
 
     def best_per_utterance(self, weighted, utt, n_utt):
         """Top `beam` (row, token) pairs of each utterance; rows are grouped by utterance."""
-        counts = torch.bincount(utt, minlength=n_utt)
-        first = torch.cumsum(counts, 0) - counts
-        pos = torch.arange(len(utt), device=utt.device) - first[utt]
+        counts, first, pos = group_rows(utt, n_utt)
         width = int(counts.max())
         padded = torch.full((n_utt, width, self.vocab), -math.inf, device=weighted.device, dtype=weighted.dtype)
         padded[utt, pos] = weighted

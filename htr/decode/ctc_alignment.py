@@ -9,6 +9,7 @@ import math
 import torch
 
 from htr.decode.beam_search import Hypothesis
+from htr.nets.ctc import collapse
 
 
 def greedy(ctc_logp, lengths, sos_eos, blank=0):
@@ -16,11 +17,7 @@ def greedy(ctc_logp, lengths, sos_eos, blank=0):
     best, ids = ctc_logp.detach().max(-1)
     out = []
     for b, n in enumerate(lengths.tolist()):
-        path, tokens, prev = ids[b, :n].tolist(), [], None
-        for t in path:
-            if t != prev and t != blank:
-                tokens.append(t)
-            prev = t
+        tokens = collapse(ids[b, :n].tolist(), blank)
         score = float(best[b, :n].sum())
         out.append(Hypothesis([sos_eos, *tokens, sos_eos], score, {"ctc": score}))
     return out
@@ -74,10 +71,7 @@ def align(logp, tokens, blank=0):
 
 def input_span(embed, first, last):
     """Encoder frames [first, last] -> the input (feature) frames they are computed from."""
-    layers = getattr(embed, "layers", [])
-    stride, field = 1, 1
-    for kernel, s in reversed(layers):
-        field = (field - 1) * s + kernel
-    for _, s in layers:
+    stride = 1
+    for _, s in getattr(embed, "layers", []):
         stride *= s
-    return first * stride, last * stride + field - 1
+    return first * stride, last * stride + embed.min_length() - 1  # min_length: one frame's receptive field

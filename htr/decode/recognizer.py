@@ -51,8 +51,10 @@ class Recognizer:
         return self.model.encode(x, lengths)
 
     @torch.no_grad()
-    def __call__(self, feats_list, names=None):
-        """Feature matrices (T, F) -> per input its n-best result list ([] when too short to decode)."""
+    def __call__(self, feats_list, names=None, positions=False):
+        """Feature matrices (T, F) -> per input its n-best result list ([] when too short to decode).
+        With `positions`, the best result also gets "positions": per token (first feature frame,
+        last feature frame, confidence) from the CTC forced alignment."""
         names = names or [str(i) for i in range(len(feats_list))]
         results = [[] for _ in feats_list]
         usable = [i for i, f in enumerate(feats_list) if len(f) >= self.min_frames]
@@ -62,23 +64,24 @@ class Recognizer:
         if not usable:
             return results
         enc, enc_lens = self.encode([feats_list[i] for i in usable])
+        ctc_logp = self.model.ctc.log_softmax(enc) if self.greedy_ctc or positions else None
         if self.greedy_ctc:
-            hyps = [[h] for h in ctc_alignment.greedy(self.model.ctc.log_softmax(enc), enc_lens, self.model.eos)]
+            hyps = [[h] for h in ctc_alignment.greedy(ctc_logp, enc_lens, self.model.eos)]
         else:
             hyps = self.search(enc, enc_lens)
-        for i, nbest in zip(usable, hyps):
+        for row, (i, nbest) in enumerate(zip(usable, hyps)):
             results[i] = [self.result(h) for h in nbest]
+            if positions and nbest:
+                logp = ctc_logp[row, : int(enc_lens[row])].float().cpu()
+                results[i][0]["positions"] = self.positions(logp, results[i][0]["token_int"], len(feats_list[i]))
         return results
 
-    @torch.no_grad()
-    def character_positions(self, feats, token_int):
+    def positions(self, logp, token_int, n_frames):
         """Where each output token sits: [(first_feature_frame, last_feature_frame, confidence)]."""
-        enc, enc_lens = self.encode([feats])
-        logp = self.model.ctc.log_softmax(enc)[0, : int(enc_lens[0])].float().cpu()
         spans = ctc_alignment.align(logp, [t for t in token_int if t != self.model.eos])
         embed = self.model.encoder.embed
         out = []
         for first, last, conf in spans:
             start, end = ctc_alignment.input_span(embed, first, last)
-            out.append((start, min(end, len(feats) - 1), conf))
+            out.append((start, min(end, n_frames - 1), conf))
         return out

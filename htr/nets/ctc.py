@@ -4,6 +4,16 @@ from torch import nn
 import torch.nn.functional as F
 
 
+def collapse(path, blank=0):
+    """A CTC frame path -> its token sequence: repeats merged, blanks dropped."""
+    out, prev = [], None
+    for i in path:
+        if i != prev and i != blank:
+            out.append(i)
+        prev = i
+    return out
+
+
 class CTC(nn.Module):
     def __init__(self, odim, encoder_output_size, dropout_rate=0.0, ctc_type="builtin", reduce=True,
                  zero_infinity=True, **unsupported):

@@ -44,6 +44,14 @@ class DecoderLayer(nn.Module):
         return x if cache is None else torch.cat([cache, x], dim=1)
 
 
+def group_rows(utt, n_utt):
+    """Rows grouped by utterance (utt sorted) -> per utterance its row count and first row, and
+    each row's position within its utterance."""
+    counts = torch.bincount(utt, minlength=n_utt)
+    first = torch.cumsum(counts, 0) - counts
+    return counts, first, torch.arange(len(utt), device=utt.device) - first[utt]
+
+
 class SharedMemory:
     """The encoder output of B utterances, shared by many hypothesis rows (row n belongs to
     utterance utt[n]). Each layer's source-attention keys and values are computed once per
@@ -56,9 +64,8 @@ class SharedMemory:
         self.set_rows(torch.arange(self.n_utt, device=memory.device))
 
     def set_rows(self, utt):
-        counts = torch.bincount(utt, minlength=self.n_utt)
-        first = torch.cumsum(counts, 0) - counts
-        self.utt, self.pos = utt, torch.arange(len(utt), device=utt.device) - first[utt]
+        counts, _, self.pos = group_rows(utt, self.n_utt)
+        self.utt = utt
         self.width = int(counts.max()) if len(utt) else 0
 
     def attend(self, index, attention, query):

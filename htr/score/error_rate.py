@@ -18,15 +18,6 @@ class ErrorCalculator:
         tokens = [self.token_list[i] for i in ids if 0 <= i < len(self.token_list) and i != self.blank_id]
         return "".join(tokens).replace(self.space, " ")
 
-    def ctc_greedy(self, best_path):
-        """Collapse repeats, drop blanks: the greedy CTC token sequence."""
-        out, prev = [], None
-        for i in best_path:
-            if i != prev and i != self.blank_id:
-                out.append(i)
-            prev = i
-        return out
-
     @staticmethod
     def rate(pairs, split):
         errors = length = 0

@@ -13,7 +13,7 @@ import kaldiio
 import numpy as np
 
 from htr.data.datadir import read_kv, read_text, sort_key
-from htr.data.stats import write_stats
+from htr.data.stats import accumulate_stats, write_stats
 from htr.text.tokenizer import build_tokenizer, read_token_list
 from htr.train.dataset import sources_from_triples
 from htr.utils.progress import Progress
@@ -26,27 +26,28 @@ def collect_split(triples, key_files, tokenizer, token_type, out_dir, what):
     # A key file (any 'utt ...' file, e.g. a split of feats.scp) limits this job to its part.
     keys = list(read_kv(key_files[0], allow_empty_value=True)) if key_files else list(feats_scp)
     loader = kaldiio.load_scp(sources["feats"])
-    count, total, total_sq = 0, None, None
     speech, tokens, bad = {}, {}, {}
-    with Progress(len(keys), desc=f"collect_stats {what}", unit="line") as progress:
-        for utt in keys:
-            progress.update()
-            try:
-                feats = np.asarray(loader[utt], dtype=np.float64)
-            except Exception as e:  # noqa: BLE001 - reported and skipped, never fatal
-                bad[utt] = f"{type(e).__name__}: {e}"
-                continue
-            if total is None:
-                total, total_sq = np.zeros(feats.shape[1]), np.zeros(feats.shape[1])
-            count += feats.shape[0]
-            total += feats.sum(0)
-            total_sq += (feats ** 2).sum(0)
-            speech[utt] = f"{feats.shape[0]},{feats.shape[1]}"
-            tokens[utt] = len(tokenizer.encode(text.get(utt, "")))
+
+    def readable():
+        """Each readable matrix, noting its shape and token count; unreadable ones go to `bad`."""
+        with Progress(len(keys), desc=f"collect_stats {what}", unit="line") as progress:
+            for utt in keys:
+                progress.update()
+                try:
+                    feats = np.asarray(loader[utt])
+                except Exception as e:  # noqa: BLE001 - reported and skipped, never fatal
+                    bad[utt] = f"{type(e).__name__}: {e}"
+                    continue
+                speech[utt] = f"{feats.shape[0]},{feats.shape[1]}"
+                tokens[utt] = len(tokenizer.encode(text.get(utt, "")))
+                yield feats
+
+    try:
+        stats = accumulate_stats(readable())
+    except ValueError:
+        raise ValueError(f"{what}: no readable features in {sources['feats']}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
-    if total is None:
-        raise ValueError(f"{what}: no readable features in {sources['feats']}")
-    write_stats(out_dir / "feats_stats.npz", {"count": np.int64(count), "sum": total, "sum_square": total_sq})
+    write_stats(out_dir / "feats_stats.npz", stats)
     vocab = len(tokenizer.token_list)
     write_lines(out_dir / "speech_shape", speech)
     write_lines(out_dir / "text_shape", {u: str(n) for u, n in tokens.items()})
@@ -56,7 +57,8 @@ def collect_split(triples, key_files, tokenizer, token_type, out_dir, what):
     (out_dir / "batch_keys").write_text("speech\ntext\n")
     for utt, reason in bad.items():
         logging.warning("%s: %s unreadable, skipped: %s", what, utt, reason)
-    logging.info("%s: %d lines, %d frames, %d unreadable -> %s", what, len(speech), count, len(bad), out_dir)
+    logging.info("%s: %d lines, %d frames, %d unreadable -> %s", what, len(speech), int(stats["count"]), len(bad),
+                 out_dir)
 
 
 def write_lines(path, table):

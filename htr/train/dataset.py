@@ -105,7 +105,7 @@ class UtteranceFilter:
 
 def load_split(triples, shape_files, tokenizer, utterance_filter, what):
     """Read one split (train or valid), filter it, log the drops.
-    -> (dataset, {utt: (frames, [length in each further shape file])}, [(utt, reason)])."""
+    -> (dataset, {utt: (frames, [length in each further shape file])})."""
     sources = sources_from_triples(triples, what)
     feats_scp = read_kv(sources["feats"])
     text = read_text(sources["text"])
@@ -131,7 +131,7 @@ def load_split(triples, shape_files, tokenizer, utterance_filter, what):
     # Lengths per shape file (frames, then e.g. tokens): folded batches fold on each of them.
     others = [read_shape_file(f) for f in shape_files[1:]]
     lengths = {u: (shapes[u][0],) + tuple(o[u][0] for o in others if u in o) for u in kept}
-    return OCRDataset(sources["feats"], text, tokenizer), lengths, dropped
+    return OCRDataset(sources["feats"], text, tokenizer), lengths
 
 
 class OCRDataset(torch.utils.data.Dataset):

@@ -66,21 +66,6 @@ def deep_merge(base, update):
     return out
 
 
-class DataTriple(argparse.Action):
-    """--*_data_path_and_name_and_type path,name,type (repeatable)."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        parts = values.split(",")
-        if len(parts) != 3:
-            raise argparse.ArgumentTypeError(f"{option_string}: expected path,name,type, got {values!r}")
-        items = list(getattr(namespace, self.dest) or [])
-        if getattr(namespace, "_cli_" + self.dest, False) is False:
-            items = []  # the command line replaces the config file's list
-            setattr(namespace, "_cli_" + self.dest, True)
-        items.append(parts)
-        setattr(namespace, self.dest, items)
-
-
 class Append(argparse.Action):
     """Repeatable list option whose command-line values replace the config file's list."""
 
@@ -95,6 +80,14 @@ class Append(argparse.Action):
 
 MODEL_DICT_OPTIONS = ("encoder_conf", "decoder_conf", "ctc_conf", "model_conf",
                 "normalize_conf", "frontend_conf", "specaug_conf")
+
+
+def data_triple(value):
+    """--*_data_path_and_name_and_type path,name,type"""
+    parts = value.split(",")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"expected path,name,type, got {value!r}")
+    return parts
 
 
 def get_parser():
@@ -145,8 +138,8 @@ def get_parser():
                    help="drop training/valid lines with more tokens than this")
 
     g = p.add_argument_group("data")
-    g.add_argument("--train_data_path_and_name_and_type", action=DataTriple, default=[])
-    g.add_argument("--valid_data_path_and_name_and_type", action=DataTriple, default=[])
+    g.add_argument("--train_data_path_and_name_and_type", type=data_triple, action=Append, default=[])
+    g.add_argument("--valid_data_path_and_name_and_type", type=data_triple, action=Append, default=[])
     g.add_argument("--train_shape_file", action=Append, default=[])
     g.add_argument("--valid_shape_file", action=Append, default=[])
     g.add_argument("--batch_type", default="folded", choices=["folded", "numel", "length", "unsorted"])

@@ -39,9 +39,6 @@ class Reporter:
     def value(self, epoch, phase, key):
         return self.stats.get(epoch, {}).get(phase, {}).get(key)
 
-    def has(self, phase, key):
-        return any(self.value(e, phase, key) is not None for e in self.stats)
-
     def sorted_epochs(self, phase, key, mode):
         """Epochs with a value for (phase, key), best first; ties go to the later epoch."""
         epochs = [e for e in self.stats if self.value(e, phase, key) is not None]

@@ -136,9 +136,9 @@ class Trainer:
         tokenizer = build_tokenizer(args.token_type, self.model.token_list, args.bpemodel)
         utterance_filter = UtteranceFilter(self.model.encoder.embed.min_length(), args.max_input_length,
                                            args.max_text_length)
-        self.train_set, train_lengths, _ = load_split(args.train_data_path_and_name_and_type,
+        self.train_set, train_lengths = load_split(args.train_data_path_and_name_and_type,
                                                       args.train_shape_file, tokenizer, utterance_filter, "train")
-        self.valid_set, valid_lengths, _ = load_split(args.valid_data_path_and_name_and_type,
+        self.valid_set, valid_lengths = load_split(args.valid_data_path_and_name_and_type,
                                                       args.valid_shape_file, tokenizer, utterance_filter, "valid")
         fold = args.fold_length or [800]
         dim = self.config["input_size"]
@@ -248,6 +248,7 @@ class Trainer:
         log_interval = args.log_interval or max(1, len(batches) // 20)
         acc, seen, start = Accumulator(), 0, time.monotonic()
         params = [p for p in self.model.parameters() if p.requires_grad]
+        buffers = [b for b in self.model.buffers() if b.is_floating_point()]
         self.optimizer.zero_grad()
         for it, batch in enumerate(self.loader(self.train_set, batches), 1):
             self.note_skipped(batch, acc)
@@ -257,7 +258,6 @@ class Trainer:
                 acc.count("skipped_batches")
                 continue
             sync = it % args.accum_grad == 0 or it == len(batches)
-            buffers = [b for b in self.model.buffers() if b.is_floating_point()]
             saved = [b.clone() for b in buffers]
             with self.autocast():
                 loss, stats = self.ddp(**self.to_device(batch))

@@ -1,0 +1,10 @@
+"""Kaldi run.pl-style job launcher (local, slurm, ssh backends); see htr/jobs.py.
+
+    python -m htr.bin.run_jobs --backend local JOB=1:4 exp/log/x.JOB.log echo JOB
+"""
+import sys
+
+from htr.jobs import main
+
+if __name__ == "__main__":
+    sys.exit(main())

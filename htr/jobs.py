@@ -1,0 +1,217 @@
+"""Run a command as N parallel jobs, Kaldi run.pl style, on this machine, Slurm or hosts over ssh.
+
+    <launcher> [options] JOB=1:N exp/log/foo.JOB.log cmd --arg JOB ...
+    <launcher> [options] exp/log/foo.log cmd ...
+
+`JOB` (any name before '=') is replaced by the job number in the log path and the command. Each
+job's output goes to its log file between a header (the command, start time) and a footer (exit
+code, elapsed time), as run.pl writes them. Arguments without white space pass to bash as they
+are (so `"|"` or `">"` work as in run.pl), others are quoted. The launcher exits 0 when every job
+succeeded, else 1 after naming the failed jobs' log files.
+
+Backends (cmd.sh chooses one):
+- local: subprocesses here, at most --max_jobs_run at a time.
+- slurm: one `sbatch --wait --array=1-N` job array; --gpu/--mem/--time/--num_threads/--partition
+  map to Slurm options; --num_nodes K > 1 asks for K nodes and starts the command under `srun`
+  (one task per GPU: the trainer's --dist_launcher slurm reads its rank from Slurm).
+- ssh: jobs go round-robin to the hosts of --hosts (a file, one host per line, or a comma list);
+  each runs `cd <this dir> && . ./path.sh` first, so a shared file system is assumed.
+"""
+import argparse
+import datetime
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+JOB_RANGE = re.compile(r"^([A-Za-z_]\w*)=(\d+):(\d+)$")
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="htr-run_jobs", usage="%(prog)s [options] [JOB=1:N] LOG COMMAND...",
+                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backend", choices=("local", "slurm", "ssh"), default="local")
+    p.add_argument("--max_jobs_run", "--max-jobs-run", type=int, default=None, help="jobs at once (default all)")
+    p.add_argument("--gpu", type=int, default=0)
+    p.add_argument("--mem", default=None, help="memory per job, e.g. 4G")
+    p.add_argument("--time", default=None, help="time limit per job, e.g. 24:00:00")
+    p.add_argument("--num_threads", "--num-threads", type=int, default=1)
+    p.add_argument("--num_nodes", "--num-nodes", type=int, default=1)
+    p.add_argument("--partition", default=None)
+    p.add_argument("--hosts", default=None, help="ssh backend: host file or comma-separated hosts")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    args = p.parse_args(argv)
+    rest = args.rest
+    m = JOB_RANGE.match(rest[0]) if rest else None
+    if m:
+        args.job_var, args.first, args.last = m.group(1), int(m.group(2)), int(m.group(3))
+        rest = rest[1:]
+        if args.last < args.first:
+            p.error(f"empty job range {m.group(0)}")
+    else:
+        args.job_var, args.first, args.last = None, 1, 1
+    if len(rest) < 2:
+        p.error("expected a log file and a command")
+    args.log, args.command = rest[0], rest[1:]
+    if args.job_var and args.job_var not in args.log:
+        p.error(f"the log file {args.log} must contain {args.job_var} when running {args.job_var}=... jobs")
+    if args.num_nodes > 1 and args.backend != "slurm":
+        p.error("--num_nodes > 1 needs the slurm backend")
+    return args
+
+
+def shell_command(words):
+    """run.pl's joining: words without white space as they are, others quoted."""
+    return " ".join(w if re.fullmatch(r"\S+", w) else shlex.quote(w) for w in words)
+
+
+def substitute(text, var, value):
+    return re.sub(rf"\b{var}\b", str(value), text) if var else text
+
+
+def job_ids(args):
+    return list(range(args.first, args.last + 1))
+
+
+def log_header(command):
+    return f"# {command}\n# Started at {datetime.datetime.now().ctime()}\n#\n"
+
+
+def log_footer(code, seconds, threads=1):
+    return (f"# Accounting: time={int(seconds)} threads={threads}\n"
+            f"# Ended (code {code}) at {datetime.datetime.now().ctime()}, elapsed time {int(seconds)} seconds\n")
+
+
+def run_logged(argv, log_path, command):
+    """Run argv with stdout/stderr appended to log_path between run.pl's header and footer."""
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with open(log_path, "w") as log:
+        log.write(log_header(command))
+        log.flush()
+        code = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.write(log_footer(code, time.monotonic() - start))
+    return code
+
+
+def run_local(args):
+    def one(job):
+        command = substitute(shell_command(args.command), args.job_var, job)
+        return run_logged(["bash", "-c", command], substitute(args.log, args.job_var, job), command)
+
+    with ThreadPoolExecutor(args.max_jobs_run or len(job_ids(args))) as pool:
+        return dict(zip(job_ids(args), pool.map(one, job_ids(args))))
+
+
+def read_hosts(spec):
+    if not spec:
+        raise SystemExit("htr-run_jobs: the ssh backend needs --hosts FILE or --hosts a,b,c")
+    if Path(spec).is_file():
+        hosts = [h.split("#")[0].strip() for h in Path(spec).read_text().splitlines()]
+    else:
+        hosts = spec.split(",")
+    hosts = [h for h in hosts if h]
+    if not hosts:
+        raise SystemExit(f"htr-run_jobs: no hosts in {spec}")
+    return hosts
+
+
+def run_ssh(args):
+    hosts = read_hosts(args.hosts)
+    setup = f"cd {shlex.quote(os.getcwd())} && {{ [ ! -f path.sh ] || . ./path.sh; }}"
+
+    def one(job):
+        command = substitute(shell_command(args.command), args.job_var, job)
+        host = hosts[(job - args.first) % len(hosts)]
+        remote = f"{setup} && ( {command} )"
+        return run_logged(["ssh", "-o", "BatchMode=yes", host, remote], substitute(args.log, args.job_var, job),
+                          f"[{host}] {command}")
+
+    with ThreadPoolExecutor(args.max_jobs_run or len(job_ids(args))) as pool:
+        return dict(zip(job_ids(args), pool.map(one, job_ids(args))))
+
+
+def slurm_script(args, queue_dir, name):
+    """A job-array script: job number from SLURM_ARRAY_TASK_ID, run.pl log format, exit code to a file."""
+    job = '"${SLURM_ARRAY_TASK_ID}"'
+    command = substitute(shell_command(args.command), args.job_var, "${SLURM_ARRAY_TASK_ID}")
+    log = substitute(args.log, args.job_var, "${SLURM_ARRAY_TASK_ID}")
+    run = f"srun --ntasks-per-node={max(args.gpu, 1)} bash -c {shlex.quote(command)}" if args.num_nodes > 1 \
+        else f"( {command} )"
+    return f"""#!/usr/bin/env bash
+cd {shlex.quote(os.getcwd())}
+[ ! -f path.sh ] || . ./path.sh
+log="{log}"
+mkdir -p "$(dirname "$log")"
+start=$(date +%s)
+{{ echo "# "{shlex.quote(command)}; echo "# Started at $(date)"; echo "#"; }} > "$log"
+{run} >> "$log" 2>&1
+code=$?
+elapsed=$(( $(date +%s) - start ))
+echo "# Accounting: time=$elapsed threads={args.num_threads}" >> "$log"
+echo "# Ended (code $code) at $(date), elapsed time $elapsed seconds" >> "$log"
+echo $code > {shlex.quote(str(queue_dir))}/{name}.done.{job}
+exit $code
+"""
+
+
+def sbatch_options(args, queue_dir, name):
+    array = f"{args.first}-{args.last}" + (f"%{args.max_jobs_run}" if args.max_jobs_run else "")
+    opts = ["--parsable", "--wait", f"--job-name={name}", f"--array={array}",
+            f"--output={queue_dir}/{name}.%a.out", f"--cpus-per-task={args.num_threads}"]
+    if args.gpu:
+        opts.append(f"--gres=gpu:{args.gpu}")
+    if args.mem:
+        opts.append(f"--mem={args.mem}")
+    if args.time:
+        opts.append(f"--time={args.time}")
+    if args.partition:
+        opts.append(f"--partition={args.partition}")
+    if args.num_nodes > 1:
+        opts += [f"--nodes={args.num_nodes}", f"--ntasks-per-node={max(args.gpu, 1)}"]
+    return opts
+
+
+def run_slurm(args):
+    log = Path(substitute(args.log, args.job_var, "x"))
+    queue_dir = (log.parent / "q").resolve()
+    queue_dir.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"\W", "_", Path(args.log).name.replace(f".{args.job_var}", "") if args.job_var
+                  else Path(args.log).name).removesuffix("_log")
+    for stale in queue_dir.glob(f"{name}.done.*"):
+        stale.unlink()
+    script = queue_dir / f"{name}.sh"
+    script.write_text(slurm_script(args, queue_dir, name))
+    script.chmod(0o755)
+    sbatch = subprocess.run(["sbatch", *sbatch_options(args, queue_dir, name), str(script)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if sbatch.returncode != 0 and not any(queue_dir.glob(f"{name}.done.*")):
+        sys.stderr.write(f"htr-run_jobs: sbatch failed ({sbatch.returncode}): {sbatch.stdout}")
+    codes = {}
+    for job in job_ids(args):
+        done = queue_dir / f"{name}.done.{job}"
+        codes[job] = int(done.read_text().strip() or 1) if done.exists() else 1  # no file: killed or never ran
+    return codes
+
+
+BACKENDS = {"local": run_local, "slurm": run_slurm, "ssh": run_ssh}
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    codes = BACKENDS[args.backend](args)
+    failed = [job for job, code in codes.items() if code != 0]
+    if not failed:
+        return 0
+    if args.job_var is None:
+        sys.stderr.write(f"htr-run_jobs: job failed with status {codes[1]}, log is in {args.log}\n")
+    else:
+        logs = ", ".join(substitute(args.log, args.job_var, j) for j in failed[:5])
+        more = " ..." if len(failed) > 5 else ""
+        sys.stderr.write(f"htr-run_jobs: {len(failed)} / {len(codes)} failed, log is in {logs}{more}\n")
+    return 1

@@ -1,0 +1,79 @@
+"""The job launcher (htr.jobs): local jobs, and the slurm and ssh backends through stand-in
+sbatch/srun/ssh executables (tests/standins) that record their arguments and run locally."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+STANDINS = REPO / "tests" / "standins"
+
+
+def launch(tmp_path, *args, backend="local"):
+    env = dict(os.environ, PATH=f"{STANDINS}:{os.environ['PATH']}", STANDIN_RECORD=str(tmp_path / "record"),
+               PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "htr.bin.run_jobs", "--backend", backend, *map(str, args)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+def record(tmp_path):
+    path = tmp_path / "record"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.mark.parametrize("backend", ["local", "slurm", "ssh"])
+def test_jobs_substitute_log_and_succeed(tmp_path, backend):
+    extra = ["--hosts", "node1,node2"] if backend == "ssh" else []
+    r = launch(tmp_path, *extra, "JOB=1:3", "log/echo.JOB.log", "echo", "job", "JOB", "of 3", "|", "tr", "a-z", "A-Z",
+               backend=backend)
+    assert r.returncode == 0, r.stderr
+    for job in (1, 2, 3):
+        log = (tmp_path / f"log/echo.{job}.log").read_text()
+        assert f"JOB {job} OF 3" in log
+        assert log.startswith("# ") and "echo job" in log.splitlines()[0] and "# Ended (code 0)" in log
+    calls = record(tmp_path)
+    if backend == "slurm":
+        assert len(calls) == 1 and "--array=1-3" in calls[0] and "--wait" in calls[0]
+    if backend == "ssh":
+        assert len(calls) == 3
+        assert sorted(c.split()[3] for c in calls) == ["node1", "node1", "node2"]  # round robin
+        assert all(f"cd {tmp_path}" in c for c in calls)
+
+
+@pytest.mark.parametrize("backend", ["local", "slurm", "ssh"])
+def test_failed_job_names_its_log(tmp_path, backend):
+    extra = ["--hosts", "node1"] if backend == "ssh" else []
+    r = launch(tmp_path, *extra, "JOB=1:3", "log/t.JOB.log", "test", "JOB", "-ne", "2", backend=backend)
+    assert r.returncode == 1
+    assert "1 / 3 failed, log is in log/t.2.log" in r.stderr
+    assert "# Ended (code 1)" in (tmp_path / "log/t.2.log").read_text()
+    assert "# Ended (code 0)" in (tmp_path / "log/t.3.log").read_text()
+
+
+def test_slurm_options_reach_sbatch(tmp_path):
+    r = launch(tmp_path, "--gpu", 2, "--mem", "8G", "--time", "2:00:00", "--num_threads", 4, "--partition", "gpu",
+               "--max_jobs_run", 2, "JOB=1:4", "log/s.JOB.log", "true", backend="slurm")
+    assert r.returncode == 0, r.stderr
+    (call,) = record(tmp_path)
+    for opt in ("--gres=gpu:2", "--mem=8G", "--time=2:00:00", "--cpus-per-task=4", "--partition=gpu",
+                "--array=1-4%2"):
+        assert opt in call.split(), call
+
+
+def test_slurm_multi_node_runs_tasks_under_srun(tmp_path):
+    r = launch(tmp_path, "--gpu", 2, "--num_nodes", 2, "log/train.log",
+               "bash", "-c", 'echo rank $SLURM_PROCID of $SLURM_NTASKS', backend="slurm")
+    assert r.returncode == 0, r.stderr
+    sbatch, srun = record(tmp_path)
+    assert "--nodes=2" in sbatch and "--ntasks-per-node=2" in sbatch
+    assert srun.startswith("srun --ntasks-per-node=2")
+    log = (tmp_path / "log/train.log").read_text()
+    assert "rank 0 of 2" in log and "rank 1 of 2" in log
+
+
+def test_usage_errors(tmp_path):
+    assert "must contain JOB" in launch(tmp_path, "JOB=1:2", "log/x.log", "true").stderr
+    assert "needs the slurm backend" in launch(tmp_path, "--num_nodes", 2, "log/x.log", "true").stderr
+    assert "--hosts" in launch(tmp_path, "log/x.log", "true", backend="ssh").stderr

@@ -1,14 +1,61 @@
 """Write a data dir of synthetic line images: img.scp, text, utt2spk, spk2utt, and the PNGs.
 
-    python -m htr.bin.synth_lines data/train --num 200 --seed 1
+Handwriting fonts as writers (each font is a speaker; utterance ids start with its name), text
+cut from a book's paragraphs of one part:
+
+    python -m htr.bin.synth_lines data/train --num 3000 --seed 1 --fonts_dir local/fonts \
+        --font_list local/fonts/train.list --text local/text/moby_dick.txt.gz --text_part train --nj 2
+
+Without --fonts_dir: Pillow's built-in font and a small word list (quick smoke data for tests).
 """
 import argparse
 import random
+from multiprocessing import Pool
 from pathlib import Path
 
 from htr.data.datadir import write_data_dir
+from htr.data.handwriting import Writer, font_files, read_name_list, render_handwritten_line
+from htr.data.line_text import PARTS, text_lines
 from htr.data.synth import random_line, render_line
 from htr.utils.progress import Progress
+
+_writers = {}
+
+
+def _render_job(job):
+    """(index, seed, text, writer name, font file, png path) -> index; one rng per line, so any nj
+    gives the same images."""
+    index, seed, text, name, font_file, path = job
+    rng = random.Random(f"{seed}-{index}")
+    if name is None:
+        image = render_line(text, rng)
+    else:
+        if name not in _writers:
+            _writers[name] = Writer(name, font_file)
+        image = render_handwritten_line(text, _writers[name], rng)
+    image.save(path)
+    return index
+
+
+def plan_font_lines(args):
+    """-> [(utt, text, writer name, font file)] with writers taken in turn, each line given to the
+    next writer whose font has all its characters."""
+    names = read_name_list(args.font_list) if args.font_list else None
+    fonts = font_files(args.fonts_dir, names)
+    writers = [Writer(n, f) for n, f in fonts.items()]
+    lines = text_lines(args.text, args.text_part, args.num, args.seed, args.min_chars, args.max_chars)
+    plan, uncovered = [], 0
+    for i, text in enumerate(lines):
+        for k in range(len(writers)):
+            writer = writers[(i + k) % len(writers)]
+            if writer.covers(text):
+                plan.append((f"{writer.name}-{i:06d}", text, writer.name, writer.font_file))
+                break
+        else:
+            uncovered += 1
+    if uncovered:
+        print(f"skipped {uncovered} lines no font covers")
+    return plan
 
 
 def main(argv=None):
@@ -16,23 +63,41 @@ def main(argv=None):
     p.add_argument("data_dir")
     p.add_argument("--num", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--prefix", default=None, help="utterance id prefix (default: the dir name)")
+    p.add_argument("--prefix", default=None, help="utterance id prefix without fonts (default: the dir name)")
+    p.add_argument("--fonts_dir", default=None, help="<dir>/<font name>/<file>.woff2|ttf: one writer per font")
+    p.add_argument("--font_list", default=None, help="file naming the fonts (writers) to use; default all")
+    p.add_argument("--text", default=None, help="text (.txt or .txt.gz, a paragraph per line) to cut lines from")
+    p.add_argument("--text_part", default="train", choices=PARTS, help="which paragraphs (1 in 20 valid, 1 test)")
+    p.add_argument("--min_chars", type=int, default=20)
+    p.add_argument("--max_chars", type=int, default=45)
+    p.add_argument("--nj", type=int, default=1, help="parallel rendering processes")
     args = p.parse_args(argv)
-    rng = random.Random(args.seed)
     data_dir = Path(args.data_dir)
     image_dir = data_dir / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
-    prefix = args.prefix or data_dir.name
-    text, img_scp = {}, {}
-    with Progress(args.num, desc=f"rendering {data_dir}", unit="line") as progress:
-        for i in range(args.num):
-            utt = f"{prefix}-{i:05d}"
-            text[utt] = random_line(rng)
-            path = image_dir / f"{utt}.png"
-            render_line(text[utt], rng).save(path)
-            img_scp[utt] = str(path.resolve())
-            progress.update()
-    write_data_dir(data_dir, text, img_scp=img_scp)
+    if args.fonts_dir:
+        if not args.text:
+            p.error("--fonts_dir needs --text")
+        plan = plan_font_lines(args)
+    else:
+        rng = random.Random(args.seed)
+        prefix = args.prefix or data_dir.name
+        plan = [(f"{prefix}-{i:05d}", random_line(rng), None, None) for i in range(args.num)]
+    jobs = [(i, args.seed, text, name, font, str((image_dir / f"{utt}.png").resolve()))
+            for i, (utt, text, name, font) in enumerate(plan)]
+    with Progress(len(jobs), desc=f"rendering {data_dir}", unit="line") as progress:
+        if args.nj > 1:
+            with Pool(args.nj) as pool:
+                for _ in pool.imap_unordered(_render_job, jobs, chunksize=16):
+                    progress.update()
+        else:
+            for job in jobs:
+                _render_job(job)
+                progress.update()
+    text = {utt: line for utt, line, _, _ in plan}
+    utt2spk = {utt: (name or utt) for utt, _, name, _ in plan}
+    img_scp = {utt: job[-1] for (utt, _, _, _), job in zip(plan, jobs)}
+    write_data_dir(data_dir, text, utt2spk=utt2spk, img_scp=img_scp)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,130 @@
+"""Handwriting-style line images from fonts: one font is one writer.
+
+Each writer (font) gets a fixed style drawn from its name (size, slant, letter spacing, ink
+weight), so a hand stays recognisable across its lines; each line then varies around that style:
+baseline drift (slope plus a slow wave), per-glyph jitter (position and size), stroke width, ink
+colour and unevenness, paper tone and texture, blur. Everything comes from the `rng` passed in,
+so a seed gives the same images on every machine with the same Pillow/FreeType.
+"""
+import hashlib
+import random
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+FONT_SUFFIXES = (".woff2", ".woff", ".ttf", ".otf")
+PRIVATE_USE = "\ue000"  # a code point no font maps: its rendering is the font's "missing glyph"
+
+
+def font_files(fonts_dir, names=None):
+    """{font name: font file} for every <fonts_dir>/<name>/<file>.woff2|ttf|..., or only `names`."""
+    found = {}
+    for sub in sorted(Path(fonts_dir).iterdir()):
+        files = sorted(f for f in sub.glob("*") if f.suffix in FONT_SUFFIXES) if sub.is_dir() else []
+        if files:
+            found[sub.name] = files[0]
+    if names is None:
+        return found
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise FileNotFoundError(f"{fonts_dir}: no font files for {', '.join(missing)}")
+    return {n: found[n] for n in names}
+
+
+def read_name_list(path):
+    """Font names, one per line; '#' starts a comment."""
+    names = []
+    for line in Path(path).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.append(line)
+    return names
+
+
+class Writer:
+    """A font plus the fixed traits of the hand it stands for."""
+
+    def __init__(self, name, font_file):
+        self.name, self.font_file = name, Path(font_file)
+        traits = random.Random(int(hashlib.sha256(name.encode()).hexdigest()[:8], 16))
+        self.size = traits.randint(30, 42)
+        self.slant = traits.uniform(-0.25, 0.35)  # forward slant is more common in handwriting
+        self.spacing = traits.uniform(0.95, 1.1)
+        self.weight = traits.choice((0, 0, 1))  # extra stroke width in px at the writer's size
+        self._fonts = {}
+        self._missing = {}
+
+    def font(self, size):
+        if size not in self._fonts:
+            self._fonts[size] = ImageFont.truetype(str(self.font_file), size)
+        return self._fonts[size]
+
+    def has_glyph(self, char):
+        """False where the font would draw its missing-glyph box (or nothing) for `char`."""
+        if char.isspace():
+            return True  # spaces are gaps, never drawn
+        if char not in self._missing:
+            font = self.font(32)
+            mask = font.getmask(char)
+            self._missing[char] = mask.getbbox() is None or bytes(mask) == bytes(font.getmask(PRIVATE_USE))
+        return not self._missing[char]
+
+    def covers(self, text):
+        return all(self.has_glyph(c) for c in set(text))
+
+
+def _baseline(width, rng):
+    """y offset of the baseline along x: a slope and a slow wave."""
+    slope = rng.uniform(-0.025, 0.025)
+    amp, period, phase = rng.uniform(0, 3.0), rng.uniform(150, 600), rng.uniform(0, 2 * np.pi)
+    return lambda x: slope * x + amp * np.sin(2 * np.pi * x / period + phase)
+
+
+def _ink_mask(text, writer, rng):
+    """White-on-black ink mask of `text`, glyph by glyph with jitter, then slanted."""
+    size = max(12, int(writer.size * rng.uniform(0.85, 1.15)))
+    font = writer.font(size)
+    stroke = max(0, writer.weight + rng.choice((-1, 0, 0, 1)))
+    spacing = writer.spacing * rng.uniform(0.97, 1.04)
+    ascent, descent = font.getmetrics()
+    pad = size // 2 + 8
+    width = int(font.getlength(text) * spacing * 1.1) + 2 * pad
+    height = ascent + descent + 2 * pad
+    mask = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(mask)
+    base_y, drift = pad + ascent, _baseline(width, rng)
+    jitter = size * 0.03
+    for i, char in enumerate(text):
+        if char == " ":
+            continue
+        x = pad + font.getlength(text[:i]) * spacing + rng.gauss(0, jitter)
+        y = base_y + drift(x) + rng.gauss(0, jitter)
+        glyph_font = writer.font(max(10, int(size * rng.uniform(0.94, 1.06))))
+        draw.text((x, y), char, font=glyph_font, fill=255, anchor="ls", stroke_width=stroke, stroke_fill=255)
+    slant = writer.slant + rng.uniform(-0.08, 0.08)
+    # x' = x + slant * (y - baseline): letters lean right for slant > 0, the baseline stays put
+    mask = mask.transform(mask.size, Image.AFFINE, (1, slant, -slant * base_y, 0, 1, 0),
+                          resample=Image.BILINEAR, fillcolor=0)
+    box = mask.getbbox()
+    if box is None:
+        raise ValueError(f"{writer.name}: nothing drawn for {text!r}")
+    margin = rng.randint(3, 12)
+    l, t, r, b = box
+    return mask.crop((max(0, l - margin), max(0, t - margin), min(width, r + margin), min(height, b + margin)))
+
+
+def render_handwritten_line(text, writer, rng):
+    """A grayscale PIL image of `text` in `writer`'s hand on paper."""
+    mask = _ink_mask(text, writer, rng)
+    np_rng = np.random.default_rng(rng.getrandbits(32))
+    alpha = np.asarray(mask, dtype=np.float32) / 255.0
+    h, w = alpha.shape
+    paper = rng.uniform(200, 250) + rng.uniform(-15, 15) * np.linspace(-1, 1, w)[None, :]  # uneven lighting
+    paper = paper + np_rng.normal(0, rng.uniform(1, 6), (h, w))
+    ink = rng.uniform(0, 90) + np_rng.normal(0, rng.uniform(2, 20), (h, w))  # uneven ink
+    img = paper * (1 - alpha) + ink * alpha
+    image = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    if rng.random() < 0.6:
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 1.1)))
+    return image

@@ -5,7 +5,10 @@ experiment dir (config.yaml + *.pth), or an explicit (config.yaml, model.pth) pa
 """
 import hashlib
 import os
+import re
 import shutil
+import urllib.parse
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -50,6 +53,29 @@ def unpack_zip(zip_path, cache_dir=None):
             shutil.rmtree(target)
         tmp.replace(target)
     return target
+
+
+def download(url, cache_dir=None):
+    """An http(s):// or file:// URL -> a local file in the cache (fetched once; a partial
+    download never takes the final name)."""
+    name = hashlib.sha256(url.encode()).hexdigest()[:16] + "-" + Path(urllib.parse.urlparse(url).path).name
+    target = Path(cache_dir or default_cache_dir()) / "downloads" / name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        with urllib.request.urlopen(url) as response, open(tmp, "wb") as f:
+            shutil.copyfileobj(response, f)
+        tmp.replace(target)
+    return target
+
+
+def fetch(spec, cache_dir=None):
+    """A model zip, directory or URL -> a local path `locate` accepts."""
+    if re.match(r"^(https?|file)://", spec):
+        return download(spec, cache_dir)
+    if Path(spec).exists():
+        return Path(spec)
+    raise FileNotFoundError(f"{spec}: no such file or directory, and not an http(s):// or file:// URL")
 
 
 def resolve_in_root(path, root):

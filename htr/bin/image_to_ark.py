@@ -17,7 +17,7 @@ from pathlib import Path
 
 import kaldiio
 
-from htr.data.datadir import read_kv, read_text, utt2spk_to_spk2utt, write_kv
+from htr.data.datadir import copy_utt_files, read_kv, write_kv
 from htr.data.image_features import BadImageError, load_features
 from htr.utils.progress import Progress
 
@@ -60,17 +60,6 @@ def images_to_ark(img_scp, out_dir, height=100, width_factor=0.5, nj=1):
         for utt, error in bad:
             f.write(f"{utt} {error}\n")
     return len(shapes), bad
-
-
-def copy_utt_files(data_dir, out_dir, keep):
-    """Copy text/utt2spk (restricted to `keep`) and rebuild spk2utt."""
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
-    if (data_dir / "text").exists():
-        write_kv(out_dir / "text", {k: v for k, v in read_text(data_dir / "text").items() if k in keep})
-    utt2spk = read_kv(data_dir / "utt2spk") if (data_dir / "utt2spk").exists() else {u: u for u in keep}
-    utt2spk = {k: v for k, v in utt2spk.items() if k in keep}
-    write_kv(out_dir / "utt2spk", utt2spk)
-    write_kv(out_dir / "spk2utt", utt2spk_to_spk2utt(utt2spk))
 
 
 def get_parser():

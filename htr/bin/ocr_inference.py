@@ -5,7 +5,8 @@
     python -m htr.bin.ocr_inference --model_file model.zip --output_dir out \\
         --data_path_and_name_and_type data/test/img.scp,speech,image
 
-Writes <output_dir>/{1..nbest}best_recog/{text,token,token_int,score}. An input too short for the
+Options may also come from a YAML file (`--config conf/decode.yaml`: beam_size, ctc_weight, ...);
+the command line wins. Writes <output_dir>/{1..nbest}best_recog/{text,token,token_int,score}. An input too short for the
 model gets an empty hypothesis and a warning. `--greedy_ctc true` takes the best CTC path instead
 of the beam search.
 """
@@ -20,7 +21,7 @@ import htr
 from htr.data.datadir import read_kv, sort_key
 from htr.data.image_features import BadImageError
 from htr.decode.recognizer import Recognizer
-from htr.train.options import str2bool
+from htr.train.options import config_defaults, str2bool
 from htr.utils.progress import Progress
 
 CHUNK_BATCHES = 8  # inputs are sorted by length within chunks of this many batches (less padding)
@@ -28,6 +29,7 @@ CHUNK_BATCHES = 8  # inputs are sorted by length within chunks of this many batc
 
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=None, help="YAML file of defaults for these options (e.g. conf/decode.yaml)")
     p.add_argument("--model_file", "--asr_model_file", required=True,
                    help="model zip, pack dir, htr/ESPnet experiment dir, or a .pth with --train_config")
     p.add_argument("--train_config", "--asr_train_config", default=None)
@@ -91,8 +93,17 @@ def write_results(out_dir, results, nbest):
             f.close()
 
 
+def parse_args(argv=None):
+    """Options from the command line over those of the --config YAML file."""
+    parser = get_parser()
+    pre, _ = parser.parse_known_args(argv)
+    if pre.config:
+        parser.set_defaults(**config_defaults(parser, pre.config))
+    return parser.parse_args(argv)
+
+
 def main(argv=None):
-    args = get_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(levelname)s %(message)s")
     device = "cuda" if args.ngpu > 0 and torch.cuda.is_available() else "cpu"
     if args.ngpu > 0 and device == "cpu":

@@ -246,3 +246,14 @@ def split_scp(scp_path, out_paths, utt2spk=None):
         with open(out_path, "w", encoding="utf-8") as f:
             f.writelines(part)
     return [len(p) for p in parts]
+
+
+def copy_utt_files(data_dir, out_dir, keep):
+    """Copy text/utt2spk (restricted to `keep`) and rebuild spk2utt."""
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if (data_dir / "text").exists():
+        write_kv(out_dir / "text", {k: v for k, v in read_text(data_dir / "text").items() if k in keep})
+    utt2spk = read_kv(data_dir / "utt2spk") if (data_dir / "utt2spk").exists() else {u: u for u in keep}
+    utt2spk = {k: v for k, v in utt2spk.items() if k in keep}
+    write_kv(out_dir / "utt2spk", utt2spk)
+    write_kv(out_dir / "spk2utt", utt2spk_to_spk2utt(utt2spk))

@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# The staged OCR recipe (ESPnet's asr.sh, for text-line images). Run from a corpus dir
+# (egs2/<corpus>/ocr1) through its run.sh; every stage can be rerun alone with --stage/--stop_stage.
+#
+#  1  data prep: local/data.sh writes data/<set>/{img.scp,text,utt2spk,spk2utt}
+#  2  check: every data dir is validated (sorted, consistent, readable); a bad one stops here
+#  3  features: images -> Kaldi ark (dump/feats/org/<set>/feats.{ark,scp}, feats_shape)
+#  4  filtering: training/valid lines outside --min_frames/--max_frames or with empty text are dropped
+#  5  token list: char or bpe (sentencepiece) from the training text
+#  6  LM stats      \
+#  7  LM training    | language models: not yet supported; --use_lm/--use_ngram true stop with
+#  8  LM perplexity  | an error (the stages never skip silently)
+#  9  n-gram LM     /
+# 10  OCR stats: --nj parallel collect_stats jobs merged into exp/<stats dir>/train/feats_stats.npz
+# 11  OCR training (ocr_train; --ngpu GPUs on each of --num_nodes nodes)
+# 12  decoding: --inference_nj parallel jobs per test set, merged
+# 13  scoring: WER/CER per test set (sclite's rules) gathered into <exp>/RESULTS.md
+# 14  packing: <exp>/model.zip (meta.yaml, config, averaged model, stats, token list, RESULTS.md)
+#
+# Each stage logs under <expdir>/logs/ or <exp>/logs/; a failing job prints the log that says why.
+set -euo pipefail
+
+log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (${0##*/}:${BASH_LINENO[0]}) $*"; }
+min() { local a=$1; shift; for b in "$@"; do [ "$b" -lt "$a" ] && a=$b; done; echo "$a"; }
+SECONDS=0
+
+# General
+stage=1               # first stage to run
+stop_stage=14         # last stage to run
+skip_data_prep=false  # skip stages 1-5
+skip_train=false      # skip stages 6-11
+skip_eval=false       # skip stages 12-13
+skip_packing=false    # skip stage 14
+ngpu=1                # GPUs per node for training (0: CPU)
+num_nodes=1           # nodes for training (>1 needs cmd_backend=slurm)
+nj=4                  # parallel jobs for data prep, features and statistics
+inference_nj=4        # parallel decoding jobs per test set
+gpu_inference=false   # decode on GPUs
+dumpdir=dump          # features
+expdir=exp            # experiments
+python=python3
+
+# Data
+local_data_opts=      # options for local/data.sh
+train_set=            # training set name
+valid_set=            # validation set name
+test_sets=            # test set names (space separated)
+lang=noinfo           # language tag, part of the directory names
+feats_height=100      # feature dimension: the image height lines are resized to
+feats_width_factor=0.5  # frames per line = width / height * feats_height * factor
+min_frames=8          # stage 4 drops training/valid lines with fewer frames ...
+max_frames=4000       # ... or more
+
+# Tokens
+token_type=char       # char or bpe
+nbpe=100              # bpe vocabulary size
+bpemode=unigram       # sentencepiece model type (unigram or bpe)
+bpe_train_text=       # text for sentencepiece (default: the training text)
+
+# Language models (stages 6-9; not yet supported)
+use_lm=false
+use_ngram=false
+lm_config=
+ngram_num=3
+
+# Training
+ocr_config=           # training config (YAML)
+ocr_args=             # extra ocr_train options, e.g. "--max_epoch 5"
+ocr_tag=              # experiment name suffix (default: from the config and token type)
+ocr_stats_dir=        # default: <expdir>/ocr_stats_<lang>_<token_type>
+
+# Decoding
+inference_config=     # decoding config (YAML: beam_size, ctc_weight, ...)
+inference_args=       # extra ocr_inference options
+inference_tag=        # decode dir name (default: from the config)
+inference_model=valid.acc.ave.pth  # model file in the experiment dir to decode with
+download_model=       # decode with this packed model (zip, dir or URL) instead of training one
+
+help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0")
+
+TEMPLATE_DIR=$(dirname "$(readlink -f "$0")")
+. "${TEMPLATE_DIR}/utils/parse_options.sh"
+[ $# -eq 0 ] || { log "unexpected arguments: $*"; exit 1; }
+. ./path.sh
+. ./cmd.sh
+
+[ -n "${train_set}" ] || { log "--train_set is required"; exit 1; }
+[ -n "${valid_set}" ] || { log "--valid_set is required"; exit 1; }
+[ -n "${test_sets}" ] || { log "--test_sets is required"; exit 1; }
+case "${token_type}" in char|bpe) ;; *) log "--token_type ${token_type}: expected char or bpe"; exit 1;; esac
+if [ "${num_nodes}" -gt 1 ] && [ "${cmd_backend}" != slurm ]; then
+    log "--num_nodes ${num_nodes} needs cmd_backend=slurm in cmd.sh"; exit 1
+fi
+
+# Directories
+feats_dir=${dumpdir}/feats
+if [ "${token_type}" = bpe ]; then
+    token_dir=data/token_list/bpe_${bpemode}${nbpe}
+    bpemodel=${token_dir}/bpe.model
+else
+    token_dir=data/token_list/char
+    bpemodel=none
+fi
+token_list=${token_dir}/tokens.txt
+ocr_stats_dir=${ocr_stats_dir:-${expdir}/ocr_stats_${lang}_${token_type}}
+if [ -z "${ocr_tag}" ]; then
+    if [ -n "${ocr_config}" ]; then ocr_tag=$(basename "${ocr_config}" .yaml)_${lang}_${token_type}
+    else ocr_tag=train_${lang}_${token_type}; fi
+fi
+if [ -n "${download_model}" ]; then
+    ocr_exp=${expdir}/$(echo "${download_model}" | sed -e 's|.*://||' -e 's|/$||' -e 's|[/.]|_|g')
+else
+    ocr_exp=${expdir}/ocr_${ocr_tag}
+fi
+if [ -z "${inference_tag}" ]; then
+    if [ -n "${inference_config}" ]; then inference_tag=decode_$(basename "${inference_config}" .yaml)
+    else inference_tag=decode; fi
+    inference_tag=${inference_tag}_${inference_model%.pth}
+fi
+mkdir -p "${expdir}/logs"
+
+run_stage() {  # run_stage N: is stage N selected and not skipped?
+    local n=$1
+    [ "${n}" -ge "${stage}" ] && [ "${n}" -le "${stop_stage}" ] || return 1
+    "${skip_data_prep}" && [ "${n}" -le 5 ] && return 1
+    "${skip_train}" && [ "${n}" -ge 6 ] && [ "${n}" -le 11 ] && return 1
+    "${skip_eval}" && [ "${n}" -ge 12 ] && [ "${n}" -le 13 ] && return 1
+    "${skip_packing}" && [ "${n}" -eq 14 ] && return 1
+    return 0
+}
+
+if run_stage 1; then
+    log "Stage 1: data preparation (local/data.sh ${local_data_opts}); log: ${expdir}/logs/data_prep.log"
+    ${train_cmd} "${expdir}/logs/data_prep.log" local/data.sh ${local_data_opts}
+fi
+
+if run_stage 2; then
+    log "Stage 2: checking the data dirs"
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+        ${train_cmd} "${expdir}/logs/validate.${dset}.log" ${python} -m htr.bin.validate_data_dir "data/${dset}"
+    done
+fi
+
+if run_stage 3; then
+    log "Stage 3: images -> features (height ${feats_height}, width factor ${feats_width_factor}) in ${feats_dir}/org"
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+        ${train_cmd} --num_threads "${nj}" "${expdir}/logs/features.${dset}.log" \
+            ${python} -m htr.bin.image_to_ark "data/${dset}" "${feats_dir}/org/${dset}" \
+            --height "${feats_height}" --width_factor "${feats_width_factor}" --nj "${nj}"
+        echo "${feats_height}" > "${feats_dir}/org/${dset}/feats_dim"
+    done
+fi
+
+if run_stage 4; then
+    log "Stage 4: filtering training/valid lines (${min_frames} <= frames <= ${max_frames}, text not empty)"
+    for dset in ${train_set} ${valid_set}; do
+        ${train_cmd} "${expdir}/logs/filter.${dset}.log" ${python} -m htr.bin.filter_data_dir \
+            "${feats_dir}/org/${dset}" "${feats_dir}/${dset}" --min_frames "${min_frames}" --max_frames "${max_frames}"
+    done
+    for dset in ${test_sets}; do  # test sets are scored on every line
+        ${train_cmd} "${expdir}/logs/filter.${dset}.log" ${python} -m htr.bin.filter_data_dir \
+            "${feats_dir}/org/${dset}" "${feats_dir}/${dset}" --min_frames 0 --max_frames 0 --keep_empty_text true
+    done
+fi
+
+if run_stage 5; then
+    log "Stage 5: ${token_type} token list -> ${token_list}"
+    bpe_text=${bpe_train_text:-${feats_dir}/${train_set}/text}
+    ${train_cmd} "${expdir}/logs/token_list.log" ${python} -m htr.bin.token_list --token_type "${token_type}" \
+        --nbpe "${nbpe}" --bpemode "${bpemode}" --text "${bpe_text}" --output "${token_list}"
+fi
+
+for n in 6 7 8 9; do
+    if run_stage "${n}"; then
+        if "${use_lm}" || { [ "${n}" -eq 9 ] && "${use_ngram}"; }; then
+            log "Stage ${n}: language models are not yet supported (--use_lm ${use_lm}, --use_ngram ${use_ngram});" \
+                "run with --use_lm false --use_ngram false"
+            exit 1
+        fi
+        log "Stage ${n}: LM stage not run: --use_lm ${use_lm}, --use_ngram ${use_ngram}"
+    fi
+done
+
+data_opts() {  # training/valid data options shared by stats and training
+    echo "--train_data_path_and_name_and_type ${feats_dir}/${train_set}/feats.scp,speech,kaldi_ark" \
+         "--train_data_path_and_name_and_type ${feats_dir}/${train_set}/text,text,text" \
+         "--valid_data_path_and_name_and_type ${feats_dir}/${valid_set}/feats.scp,speech,kaldi_ark" \
+         "--valid_data_path_and_name_and_type ${feats_dir}/${valid_set}/text,text,text" \
+         "--token_list ${token_list} --token_type ${token_type} --bpemodel ${bpemodel}"
+}
+config_opt() { [ -z "${ocr_config}" ] || echo "--config ${ocr_config}"; }
+
+if run_stage 10; then
+    _nj=$(min "${nj}" "$(wc -l < "${feats_dir}/${train_set}/feats.scp")" "$(wc -l < "${feats_dir}/${valid_set}/feats.scp")")
+    _logdir=${ocr_stats_dir}/logdir
+    log "Stage 10: OCR statistics with ${_nj} jobs -> ${ocr_stats_dir}; logs: ${_logdir}/stats.*.log"
+    rm -rf "${_logdir}"
+    mkdir -p "${_logdir}"
+    train_keys=() valid_keys=()
+    for n in $(seq "${_nj}"); do
+        train_keys+=("${_logdir}/train.${n}.scp"); valid_keys+=("${_logdir}/valid.${n}.scp")
+    done
+    ${python} -m htr.bin.split_scp "${feats_dir}/${train_set}/feats.scp" "${train_keys[@]}"
+    ${python} -m htr.bin.split_scp "${feats_dir}/${valid_set}/feats.scp" "${valid_keys[@]}"
+    # shellcheck disable=SC2046
+    ${train_cmd} JOB=1:"${_nj}" "${_logdir}/stats.JOB.log" ${python} -m htr.bin.ocr_train --collect_stats true \
+        $(config_opt) $(data_opts) --train_shape_file "${_logdir}/train.JOB.scp" \
+        --valid_shape_file "${_logdir}/valid.JOB.scp" --output_dir "${_logdir}/stats.JOB" ${ocr_args}
+    ${python} -m htr.bin.aggregate_stats_dirs $(for n in $(seq "${_nj}"); do echo --input_dir "${_logdir}/stats.${n}"; done) \
+        --output_dir "${ocr_stats_dir}"
+fi
+
+if run_stage 11; then
+    log "Stage 11: OCR training -> ${ocr_exp}; log: ${ocr_exp}/train.log"
+    mkdir -p "${ocr_exp}/logs"
+    dist_opts=""
+    [ "${num_nodes}" -gt 1 ] && dist_opts="--dist_launcher slurm"
+    _ngpu_opts="--ngpu ${ngpu}"
+    [ "${num_nodes}" -gt 1 ] && _ngpu_opts="--ngpu 1"  # one task per GPU under srun
+    # shellcheck disable=SC2046
+    ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${ocr_exp}/logs/train.log" \
+        ${python} -m htr.bin.ocr_train $(config_opt) $(data_opts) ${_ngpu_opts} ${dist_opts} --resume true \
+        --normalize_conf "stats_file=${ocr_stats_dir}/train/feats_stats.npz" \
+        --train_shape_file "${ocr_stats_dir}/train/speech_shape" \
+        --train_shape_file "${ocr_stats_dir}/train/text_shape.${token_type}" \
+        --valid_shape_file "${ocr_stats_dir}/valid/speech_shape" \
+        --valid_shape_file "${ocr_stats_dir}/valid/text_shape.${token_type}" \
+        --output_dir "${ocr_exp}" ${ocr_args}
+fi
+
+if [ -n "${download_model}" ] && { run_stage 12 || run_stage 13 || run_stage 14; }; then
+    if [ ! -e "${ocr_exp}/config.yaml" ]; then
+        log "Fetching ${download_model} -> ${ocr_exp}"
+        ${python} -m htr.bin.download "${download_model}" --output_dir "${ocr_exp}" --model_name "${inference_model}"
+    fi
+fi
+
+if run_stage 12; then
+    if "${gpu_inference}"; then _cmd=${cuda_cmd}; _ngpu=1; else _cmd=${decode_cmd}; _ngpu=0; fi
+    for dset in ${test_sets}; do
+        _dir=${ocr_exp}/${inference_tag}/${dset}
+        _logdir=${_dir}/logdir
+        _nj=$(min "${inference_nj}" "$(wc -l < "${feats_dir}/${dset}/feats.scp")")
+        log "Stage 12: decoding ${dset} with ${_nj} jobs -> ${_dir}; logs: ${_logdir}/ocr_inference.*.log"
+        rm -rf "${_logdir}"
+        mkdir -p "${_logdir}"
+        keys=()
+        for n in $(seq "${_nj}"); do keys+=("${_logdir}/keys.${n}.scp"); done
+        ${python} -m htr.bin.split_scp "${feats_dir}/${dset}/feats.scp" "${keys[@]}"
+        # shellcheck disable=SC2046
+        ${_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${_logdir}/ocr_inference.JOB.log" \
+            ${python} -m htr.bin.ocr_inference --ngpu "${_ngpu}" \
+            $([ -z "${inference_config}" ] || echo "--config ${inference_config}") \
+            --train_config "${ocr_exp}/config.yaml" --model_file "${ocr_exp}/${inference_model}" \
+            --data_path_and_name_and_type "${feats_dir}/${dset}/feats.scp,speech,kaldi_ark" \
+            --key_file "${_logdir}/keys.JOB.scp" --output_dir "${_logdir}/output.JOB" ${inference_args}
+        for f in text token token_int score; do
+            for n in $(seq "${_nj}"); do cat "${_logdir}/output.${n}/1best_recog/${f}"; done | LC_ALL=C sort -k1,1 > "${_dir}/${f}"
+        done
+    done
+fi
+
+if run_stage 13; then
+    for dset in ${test_sets}; do
+        _dir=${ocr_exp}/${inference_tag}/${dset}
+        log "Stage 13: scoring ${dset} -> ${_dir}/score_{wer,cer}"
+        _units="word char"
+        [ "${token_type}" = bpe ] && _units="word char bpe"
+        ${train_cmd} "${_dir}/logs/score.log" ${python} -m htr.bin.score --ref "${feats_dir}/${dset}/text" \
+            --hyp "${_dir}/text" --out_dir "${_dir}" --units ${_units} --dataset "${inference_tag}/${dset}" \
+            $([ "${token_type}" = bpe ] && echo "--bpemodel ${bpemodel}")
+    done
+    ${python} -m htr.bin.show_results "${ocr_exp}" --output "${ocr_exp}/RESULTS.md"
+    log "Results in ${ocr_exp}/RESULTS.md:"
+    cat "${ocr_exp}/RESULTS.md"
+fi
+
+if run_stage 14 && [ -z "${download_model}" ]; then
+    log "Stage 14: packing ${ocr_exp}/model.zip"
+    _opts=(--option "${ocr_stats_dir}/train/feats_stats.npz" --option "${token_list}")
+    [ "${token_type}" = bpe ] && _opts+=(--option "${bpemodel}")
+    [ -f "${ocr_exp}/RESULTS.md" ] && _opts+=(--option "${ocr_exp}/RESULTS.md")
+    ${train_cmd} "${ocr_exp}/logs/pack.log" ${python} -m htr.bin.pack --train_config "${ocr_exp}/config.yaml" \
+        --model_file "${ocr_exp}/${inference_model}" "${_opts[@]}" --outpath "${ocr_exp}/model.zip"
+fi
+
+log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# handfonts: htr's embedded corpus. Handwriting-style lines rendered from 53 handwriting fonts
+# (one font = one writer; test writers unseen in training), text from Moby-Dick. Needs no
+# download; the whole recipe runs on a 2-core CPU in under 10 minutes (see README.md).
+set -euo pipefail
+
+./ocr.sh \
+    --lang en \
+    --token_type char \
+    --train_set train \
+    --valid_set valid \
+    --test_sets test \
+    --feats_height 40 \
+    --feats_width_factor 1.0 \
+    --ngpu 0 \
+    --nj 2 \
+    --inference_nj 2 \
+    --ocr_config conf/train_ocr.yaml \
+    --inference_config conf/decode.yaml \
+    "$@"

@@ -1,0 +1,41 @@
+"""Fetch a packed model and lay it out as a recipe experiment dir (config.yaml + model file), so
+ocr.sh's decoding and scoring stages run on it (`./run.sh --skip_train true --download_model M`).
+
+    python -m htr.bin.download model.zip --output_dir exp/my_model
+    python -m htr.bin.download https://example.org/model.zip --output_dir exp/my_model
+
+MODEL is a zip file, an unpacked pack directory, or an http(s):// or file:// URL of a zip
+(downloaded once into $HTR_CACHE_DIR). The unpacked config's paths (stats, token list, BPE model)
+are made absolute in <output_dir>/config.yaml and <output_dir>/<model_name> links to the weights.
+"""
+import argparse
+import logging
+import os
+from pathlib import Path
+
+import yaml
+
+from htr.model_loading import fetch, load_config, locate
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model")
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--model_name", default="valid.acc.ave.pth", help="name of the weights link in output_dir")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    root, config_file, model_file = locate(fetch(args.model))
+    config = load_config(config_file, root)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    link = out / args.model_name
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(Path(model_file).resolve(), link)
+    logging.info("%s -> %s (config.yaml, %s -> %s)", args.model, out, args.model_name, model_file)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Pack a trained model as ESPnet does: a zip with meta.yaml, the training config, the model
+weights and the files the config needs (feature stats, BPE model) plus RESULTS.md / README.md.
+
+Files are stored under their path relative to the current directory (the recipe dir), e.g.
+`exp/ocr_train/config.yaml`; a file outside it is stored under `files/<name>`. In the packed
+config.yaml every path that names a packed file is rewritten to its name in the zip, so the
+unpacked model needs nothing from the machine it was trained on.
+"""
+import os
+import platform
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import torch
+import yaml
+
+import htr
+
+
+def archive_name(path):
+    path = Path(os.path.abspath(path))  # not resolve(): valid.acc.ave.pth keeps its name, not its target's
+    cwd = Path(os.path.abspath(os.getcwd()))
+    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else f"files/{path.name}"
+
+
+def rewrite_paths(value, names):
+    """Replace every string in a config that names a packed file by that file's name in the zip."""
+    if isinstance(value, dict):
+        return {k: rewrite_paths(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rewrite_paths(v, names) for v in value]
+    if isinstance(value, str) and value and os.path.exists(value):
+        return names.get(os.path.abspath(value), value)
+    return value
+
+
+def pack(train_config, model_file, outpath, options=()):
+    """Write the zip; return the list of names in it."""
+    files = {os.path.abspath(f): archive_name(f) for f in (train_config, model_file, *options)}
+    missing = [f for f in (train_config, model_file, *options) if not Path(f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"cannot pack: missing {', '.join(map(str, missing))}")
+    config = yaml.safe_load(Path(train_config).read_text())
+    packed_config = yaml.safe_dump(rewrite_paths(config, files), sort_keys=False, allow_unicode=True)
+    meta = {"htr": htr.__version__, "files": {"asr_model_file": archive_name(model_file)},
+            "python": f"{platform.python_version()} ({sys.platform})", "timestamp": time.time(),
+            "torch": str(torch.__version__), "yaml_files": {"asr_train_config": archive_name(train_config)}}
+    outpath = Path(outpath)
+    outpath.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=outpath.parent, prefix=f".{outpath.name}.")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("meta.yaml", yaml.safe_dump(meta, sort_keys=True))
+            for path, name in files.items():
+                if name == archive_name(train_config):
+                    zf.writestr(name, packed_config)
+                else:
+                    zf.write(path, name)
+        os.replace(tmp, outpath)  # a half-written zip never carries the final name
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return ["meta.yaml", *files.values()]

@@ -1,0 +1,124 @@
+"""The embedded corpus recipe (egs2/handfonts/ocr1) end to end at a reduced size, through the real
+ocr.sh, launcher and tools: every stage, RESULTS.md, the packed model; a stage restart gives the
+same result as a straight run; a failing stage names its log; a downloaded (packed) model decodes
+through --download_model."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import htr
+from conftest import REPO
+
+SMALL = ["--local_data_opts", "--num_train 60 --num_valid 8 --num_test 8 --nj 1",
+         "--ocr_args", "--max_epoch 1 --batch_size 8 --num_workers 0", "--nj", "2", "--inference_nj", "2",
+         "--inference_args", "--beam_size 2"]
+
+
+def recipe_copy(root):
+    """The recipe laid out as in the repo (corpus dir beside TEMPLATE), outputs kept out of the repo."""
+    (root / "egs2").mkdir(parents=True)
+    os.symlink(REPO / "egs2" / "TEMPLATE", root / "egs2" / "TEMPLATE")
+    shutil.copytree(REPO / "egs2" / "handfonts", root / "egs2" / "handfonts", symlinks=True,
+                    ignore=shutil.ignore_patterns("data", "dump", "exp"))
+    return root / "egs2" / "handfonts" / "ocr1"
+
+
+def run_recipe(recipe, *args, check=True):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    r = subprocess.run(["./run.sh", *SMALL, *map(str, args)], cwd=recipe, env=env, capture_output=True, text=True,
+                       timeout=900)
+    if check:
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r
+
+
+def exp_dir(recipe):
+    (d,) = [p for p in (recipe / "exp").glob("ocr_*") if p.is_dir() and not p.name.startswith("ocr_stats")]
+    return d
+
+
+def cer_row(results_md):
+    """(Snt, Err%) of the CER table's row."""
+    cer = results_md.split("## ")[-1] if "CER" in results_md else ""
+    rows = [line for line in cer.splitlines() if line.startswith("|") and "/test" in line]
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    return int(cells[1]), float(cells[-2])
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    recipe = recipe_copy(tmp_path_factory.mktemp("straight"))
+    result = run_recipe(recipe)
+    return recipe, result
+
+
+def test_recipe_runs_every_stage(straight_run):
+    recipe, result = straight_run
+    for n in range(1, 15):
+        assert f"Stage {n}:" in result.stdout, f"stage {n} did not run"
+    exp = exp_dir(recipe)
+    results = (exp / "RESULTS.md").read_text()
+    assert "WER" in results and "CER" in results
+    snt, err = cer_row(results)
+    assert snt == 8 and 0 <= err <= 200
+    hyps = (exp / "decode_decode_valid.acc.ave" / "test" / "text").read_text().splitlines()
+    assert len(hyps) == 8
+    # every stage left its log; stats and decoding ran as parallel jobs
+    assert (recipe / "exp/logs/data_prep.log").exists() and (recipe / "exp/logs/features.test.log").exists()
+    assert len(list((recipe / "exp").glob("ocr_stats_en_char/logdir/stats.*.log"))) == 2
+    assert len(list(exp.glob("decode_*/test/logdir/ocr_inference.*.log"))) == 2
+    # the packed model loads and holds the same weights as the experiment's model
+    model, config = htr.load_model(exp / "model.zip")
+    reference, _ = htr.load_model(exp / "config.yaml", model_file=exp / "valid.acc.ave.pth")
+    for (name, a), (_, b) in zip(model.state_dict().items(), reference.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_restart_from_next_stage_gives_same_result(straight_run, tmp_path):
+    recipe_a, _ = straight_run
+    recipe_b = recipe_copy(tmp_path)
+    run_recipe(recipe_b, "--stop_stage", 10)
+    assert not (recipe_b / "exp" / "ocr_train_ocr_en_char").exists()
+    run_recipe(recipe_b, "--stage", 11)
+    a, b = exp_dir(recipe_a), exp_dir(recipe_b)
+    assert (a / "decode_decode_valid.acc.ave/test/text").read_text() == \
+        (b / "decode_decode_valid.acc.ave/test/text").read_text()
+    wa = torch.load(a / "valid.acc.ave.pth", weights_only=True)
+    wb = torch.load(b / "valid.acc.ave.pth", weights_only=True)
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_failing_stage_names_its_log(straight_run, tmp_path):
+    recipe = recipe_copy(tmp_path)
+    shutil.copytree(straight_run[0] / "data", recipe / "data")
+    text = recipe / "data" / "valid" / "text"
+    lines = text.read_text().splitlines()
+    text.write_text("\n".join(reversed(lines)) + "\n")  # unsorted: validation must fail
+    r = run_recipe(recipe, "--stage", 2, "--stop_stage", 2, check=False)
+    assert r.returncode != 0
+    assert "log is in exp/logs/validate.valid.log" in r.stderr
+    assert "sorted" in (recipe / "exp/logs/validate.valid.log").read_text()
+
+
+def test_download_model_decodes_with_a_packed_model(straight_run, tmp_path):
+    recipe_a, _ = straight_run
+    recipe = recipe_copy(tmp_path)
+    for d in ("data", "dump"):
+        shutil.copytree(recipe_a / d, recipe / d, symlinks=True)
+    url = (exp_dir(recipe_a) / "model.zip").as_uri()  # file:// URL
+    env_cache = tmp_path / "cache"
+    os.environ["HTR_CACHE_DIR"] = str(env_cache)
+    try:
+        run_recipe(recipe, "--skip_data_prep", "true", "--skip_train", "true", "--download_model", url)
+    finally:
+        del os.environ["HTR_CACHE_DIR"]
+    (exp,) = [p for p in (recipe / "exp").iterdir() if p.is_dir() and p.name != "logs"]
+    assert (exp / "decode_decode_valid.acc.ave/test/text").read_text() == \
+        (exp_dir(recipe_a) / "decode_decode_valid.acc.ave/test/text").read_text()
+    assert re.search(r"\|\s*decode_decode_valid.acc.ave/test", (exp / "RESULTS.md").read_text())

@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine (see README):
-#   make demo   installs htr and runs the default end-to-end job
+#   make demo   installs htr and runs the embedded handfonts recipe end to end
 #   make test   installs htr with its test extras and runs the test suite
 VENV ?= tools/venv
 PY := $(VENV)/bin/python
@@ -24,7 +24,7 @@ test: install-test
 	$(PY) -m pytest -q tests
 
 demo: install
-	PY=$(PY) tools/demo.sh
+	cd egs2/handfonts/ocr1 && PATH="$(abspath $(VENV))/bin:$$PATH" ./run.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -112,10 +112,10 @@ if [ -n "${download_model}" ]; then
 else
     ocr_exp=${expdir}/ocr_${ocr_tag}
 fi
-if [ -z "${inference_tag}" ]; then
-    if [ -n "${inference_config}" ]; then inference_tag=decode_$(basename "${inference_config}" .yaml)
+if [ -z "${inference_tag}" ]; then  # ESPnet's naming: <config name>_ocr_model_<model file>
+    if [ -n "${inference_config}" ]; then inference_tag=$(basename "${inference_config}" .yaml)
     else inference_tag=decode; fi
-    inference_tag=${inference_tag}_${inference_model%.pth}
+    inference_tag=${inference_tag}_ocr_model_${inference_model%.pth}
 fi
 mkdir -p "${expdir}/logs"
 

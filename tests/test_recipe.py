@@ -15,6 +15,7 @@ import torch
 import htr
 from conftest import REPO
 
+DECODE = "decode_ocr_model_valid.acc.ave"  # <inference config name>_ocr_model_<model file>
 SMALL = ["--local_data_opts", "--num_train 60 --num_valid 8 --num_test 8 --nj 1",
          "--ocr_args", "--max_epoch 1 --batch_size 8 --num_workers 0", "--nj", "2", "--inference_nj", "2",
          "--inference_args", "--beam_size 2"]
@@ -67,7 +68,7 @@ def test_recipe_runs_every_stage(straight_run):
     assert "WER" in results and "CER" in results
     snt, err = cer_row(results)
     assert snt == 8 and 0 <= err <= 200
-    hyps = (exp / "decode_decode_valid.acc.ave" / "test" / "text").read_text().splitlines()
+    hyps = (exp / DECODE / "test" / "text").read_text().splitlines()
     assert len(hyps) == 8
     # every stage left its log; stats and decoding ran as parallel jobs
     assert (recipe / "exp/logs/data_prep.log").exists() and (recipe / "exp/logs/features.test.log").exists()
@@ -87,8 +88,8 @@ def test_restart_from_next_stage_gives_same_result(straight_run, tmp_path):
     assert not (recipe_b / "exp" / "ocr_train_ocr_en_char").exists()
     run_recipe(recipe_b, "--stage", 11)
     a, b = exp_dir(recipe_a), exp_dir(recipe_b)
-    assert (a / "decode_decode_valid.acc.ave/test/text").read_text() == \
-        (b / "decode_decode_valid.acc.ave/test/text").read_text()
+    assert (a / "decode_ocr_model_valid.acc.ave/test/text").read_text() == \
+        (b / "decode_ocr_model_valid.acc.ave/test/text").read_text()
     wa = torch.load(a / "valid.acc.ave.pth", weights_only=True)
     wb = torch.load(b / "valid.acc.ave.pth", weights_only=True)
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -119,6 +120,16 @@ def test_download_model_decodes_with_a_packed_model(straight_run, tmp_path):
     finally:
         del os.environ["HTR_CACHE_DIR"]
     (exp,) = [p for p in (recipe / "exp").iterdir() if p.is_dir() and p.name != "logs"]
-    assert (exp / "decode_decode_valid.acc.ave/test/text").read_text() == \
-        (exp_dir(recipe_a) / "decode_decode_valid.acc.ave/test/text").read_text()
-    assert re.search(r"\|\s*decode_decode_valid.acc.ave/test", (exp / "RESULTS.md").read_text())
+    assert (exp / "decode_ocr_model_valid.acc.ave/test/text").read_text() == \
+        (exp_dir(recipe_a) / "decode_ocr_model_valid.acc.ave/test/text").read_text()
+    assert re.search(r"\|\s*decode_ocr_model_valid.acc.ave/test", (exp / "RESULTS.md").read_text())
+
+
+def test_bpe_tokens_through_the_recipe(tmp_path):
+    recipe = recipe_copy(tmp_path)
+    run_recipe(recipe, "--token_type", "bpe", "--nbpe", 80, "--stop_stage", 13)
+    assert (recipe / "data/token_list/bpe_unigram80/bpe.model").exists()
+    exp = exp_dir(recipe)
+    assert "bpe_unigram80/bpe.model" in (exp / "config.yaml").read_text()
+    results = (exp / "RESULTS.md").read_text()
+    assert "### TER" in results  # BPE pieces scored too

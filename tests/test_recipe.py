@@ -133,3 +133,22 @@ def test_bpe_tokens_through_the_recipe(tmp_path):
     assert "bpe_unigram80/bpe.model" in (exp / "config.yaml").read_text()
     results = (exp / "RESULTS.md").read_text()
     assert "### TER" in results  # BPE pieces scored too
+
+
+def test_recipe_on_slurm_stand_ins_matches_local(straight_run, tmp_path):
+    recipe_a, _ = straight_run
+    recipe = recipe_copy(tmp_path)
+    for d in ("data", "dump"):
+        shutil.copytree(recipe_a / d, recipe / d, symlinks=True)
+    os.environ.update(cmd_backend="slurm", STANDIN_RECORD=str(tmp_path / "record"))
+    os.environ["PATH"] = f"{REPO / 'tests' / 'standins'}:{os.environ['PATH']}"
+    try:
+        run_recipe(recipe, "--stage", 10)
+    finally:
+        os.environ["PATH"] = os.environ["PATH"].split(":", 1)[1]
+        del os.environ["cmd_backend"], os.environ["STANDIN_RECORD"]
+    calls = (tmp_path / "record").read_text().splitlines()
+    assert any("--array=1-2" in c and "stats" in c for c in calls)        # stats: a 2-job array
+    assert any("--array=1-2" in c and "ocr_inference" in c for c in calls)  # decoding: a 2-job array
+    assert (exp_dir(recipe) / f"{DECODE}/test/text").read_text() == \
+        (exp_dir(recipe_a) / f"{DECODE}/test/text").read_text()

@@ -10,7 +10,7 @@ set -euo pipefail
     --train_set train \
     --valid_set valid \
     --test_sets test \
-    --feats_height 40 \
+    --feats_height 32 \
     --feats_width_factor 1.0 \
     --ngpu 0 \
     --nj 2 \

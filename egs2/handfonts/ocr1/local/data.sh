@@ -4,7 +4,7 @@
 # Moby-Dick (local/text), whose paragraphs are split 18:1:1 between train, valid and test.
 # Deterministic for a seed.
 set -euo pipefail
-num_train=6000   # training lines
+num_train=8000   # training lines
 num_valid=200
 num_test=400
 seed=1

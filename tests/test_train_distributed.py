@@ -12,7 +12,8 @@ import torch
 from conftest import run_tool
 from htr.registry import build_model, initialize
 from htr.train.options import parse_args
-from htr.train.trainer import model_config, seed_everything
+from htr.train.tasks import OCRTask
+from htr.train.trainer import seed_everything
 
 # No dropout and no BatchNorm (whose batch statistics depend on how a batch is split), so one
 # process and two must compute the same gradients.
@@ -70,7 +71,7 @@ def initial_weights(args):
     """The weights every run starts from (the trainer's own seeding and initialisation)."""
     opts = parse_args(list(map(str, args)))
     seed_everything(opts.seed)
-    return initialize(build_model(model_config(opts)), opts.init).state_dict()
+    return initialize(build_model(OCRTask().model_config(opts)), opts.init).state_dict()
 
 
 def assert_same_gradients(initial, a, b):

@@ -17,7 +17,7 @@ from htr.data.datadir import read_kv, read_text
 SUPPORTED_TYPES = {"kaldi_ark": "feats", "text": "text"}
 
 
-def sources_from_triples(triples, what):
+def sources_from_triples(triples, what, needed=("feats", "text")):
     """[[path, name, type], ...] -> {"feats": scp path, "text": text path}."""
     sources = {}
     for path, name, kind in triples:
@@ -25,9 +25,9 @@ def sources_from_triples(triples, what):
             raise ValueError(f"{what}: data type {kind!r} of {path} is not supported "
                              f"({', '.join(SUPPORTED_TYPES)})")
         sources[SUPPORTED_TYPES[kind]] = path
-    for needed in ("feats", "text"):
-        if needed not in sources:
-            raise ValueError(f"{what}: no {needed} source among {triples}")
+    for name in needed:
+        if name not in sources:
+            raise ValueError(f"{what}: no {name} source among {triples}")
     return sources
 
 
@@ -168,3 +168,43 @@ def collate(items):
                                                         batch_first=True, padding_value=-1)
         batch["text_lengths"] = torch.tensor([len(it["text"]) for it in good])
     return batch
+
+
+class TextDataset(torch.utils.data.Dataset):
+    """dataset[utt] -> {"utt", "text" (L,) int64}: language-model training lines."""
+
+    def __init__(self, text, tokenizer):
+        self.text, self.tokenizer = text, tokenizer
+
+    def __getitem__(self, utt):
+        return {"utt": utt, "text": np.asarray(self.tokenizer.encode(self.text[utt]), dtype=np.int64)}
+
+    def __len__(self):
+        return len(self.text)
+
+
+def collate_text(items):
+    """Pad token sequences with 0 (ESPnet's LM ignore_id; the embedding's padding index)."""
+    batch = {"utts": [it["utt"] for it in items], "skipped": []}
+    batch["text"] = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(it["text"]) for it in items],
+                                                    batch_first=True, padding_value=0)
+    batch["text_lengths"] = torch.tensor([len(it["text"]) for it in items])
+    return batch
+
+
+def load_text_split(triples, tokenizer, max_tokens, what):
+    """An LM split: lines with at least one token (and at most max_tokens) -> (dataset, {utt: (tokens,)})."""
+    text = read_text(sources_from_triples(triples, what, needed=("text",))["text"])
+    lengths, empty, long = {}, 0, 0
+    for utt, line in text.items():
+        n = len(tokenizer.encode(line))
+        if n == 0:
+            empty += 1
+        elif max_tokens and n > max_tokens:
+            long += 1
+        else:
+            lengths[utt] = (n,)
+    logging.info("%s: %d lines kept, %d empty and %d too long dropped", what, len(lengths), empty, long)
+    if not lengths:
+        raise ValueError(f"{what}: no usable lines in {triples}")
+    return TextDataset(text, tokenizer), lengths

@@ -90,8 +90,10 @@ def data_triple(value):
     return parts
 
 
-def get_parser():
-    p = configargparse.ArgumentParser(description="Train an htr model (ESPnet's asr_train options).",
+def get_parser(task="ocr"):
+    """ocr_train's options, or lm_train's (task="lm": the same training options, an LM model group)."""
+    what = "a recogniser (ESPnet's asr_train options)" if task == "ocr" else "a language model (ESPnet's lm_train options)"
+    p = configargparse.ArgumentParser(description=f"Train {what}.",
                                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--config", is_config_file=False, help="YAML file of defaults (ESPnet keys)")
     p.add_argument("--print_config", type=str2bool, default=False, help="print the resolved config and exit")
@@ -161,6 +163,13 @@ def get_parser():
                    choices=[None, "warmuplr", "noam", "cosine"])
     g.add_argument("--scheduler_conf", action=MergeDict, default={})
 
+    if task == "lm":
+        g = p.add_argument_group("language model (ESPnet config keys)")
+        g.add_argument("--init", type=str_or_none, default=None)
+        g.add_argument("--lm", default="seq_rnn", choices=["seq_rnn"])
+        g.add_argument("--lm_conf", action=MergeDict, default={})
+        g.add_argument("--model_conf", action=MergeDict, default={})
+        return p
     g = p.add_argument_group("model (ESPnet config keys)")
     g.add_argument("--input_size", type=none_or(int), default=None, help="feature dim (default: from the data)")
     g.add_argument("--init", type=str_or_none, default="xavier_uniform")
@@ -173,9 +182,9 @@ def get_parser():
     return p
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, task="ocr"):
     """Parse with the YAML file of --config as defaults."""
-    parser = get_parser()
+    parser = get_parser(task)
     pre, _ = parser.parse_known_args(argv)
     if pre.config:
         parser.set_defaults(**config_defaults(parser, pre.config))

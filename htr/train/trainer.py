@@ -16,26 +16,19 @@ import random
 import time
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 import torch
 import yaml
 
 import htr
-from htr.registry import build_model, initialize
-from htr.text.tokenizer import build_tokenizer, read_token_list
+from htr.registry import initialize
 from htr.train import distributed
 from htr.train.batch_sampler import epoch_order, make_batches, shard
 from htr.train.checkpoint import atomic_save, atomic_symlink, average_state_dicts, clean_temp_files
-from htr.train.dataset import UtteranceFilter, collate, load_split, sources_from_triples
 from htr.train.optim import build_optimizer, build_scheduler
 from htr.train.reporter import Accumulator, Reporter
-from htr.utils.plot import heatmap, line_plot
-
-MODEL_KEYS = ("input_size", "token_list", "token_type", "bpemodel", "init", "model", "model_conf", "frontend",
-              "frontend_conf", "specaug", "specaug_conf", "normalize", "normalize_conf", "encoder",
-              "encoder_conf", "decoder", "decoder_conf", "ctc_conf")
-
+from htr.train.tasks import OCRTask
+from htr.utils.plot import line_plot
 
 def setup_logging(args, info):
     level = getattr(logging, args.log_level.upper()) if info.is_main else logging.WARNING
@@ -67,26 +60,6 @@ def set_rng_state(state):
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def infer_input_size(args):
-    feats = sources_from_triples(args.train_data_path_and_name_and_type, "train")["feats"]
-    with open(feats, encoding="utf-8") as f:
-        first = f.readline().split(maxsplit=1)
-    if len(first) != 2:
-        raise ValueError(f"{feats}:1: expected 'utt ark:offset'")
-    return int(kaldiio.load_mat(first[1].strip()).shape[1])
-
-
-def model_config(args):
-    config = {k: getattr(args, k) for k in MODEL_KEYS}
-    config["token_list"] = read_token_list(args.token_list) if isinstance(args.token_list, str) else args.token_list
-    if config["input_size"] is None:
-        config["input_size"] = infer_input_size(args)
-    if config["normalize"] == "global_mvn" and not (config["normalize_conf"] or {}).get("stats_file"):
-        raise ValueError("normalize global_mvn needs --normalize_conf stats_file=<feats_stats.npz> "
-                         "(written by --collect_stats true)")
-    return config
 
 
 def write_config(args, config, path):
@@ -122,26 +95,21 @@ def load_init_params(model, specs):
 
 
 class Trainer:
-    def __init__(self, args, info):
+    def __init__(self, args, info, task=None):
         self.args, self.info = args, info
+        self.task = task or OCRTask()
         self.out = Path(args.output_dir)
         self.device = distributed.choose_device(args, info)
         seed_everything(args.seed)
-        self.config = model_config(args)
-        self.model = initialize(build_model(self.config), args.init).to(self.device)
+        self.config = self.task.model_config(args)
+        self.model = initialize(self.task.build_model(self.config), args.init).to(self.device)
         load_init_params(self.model, args.init_param)
         n_params = sum(p.numel() for p in self.model.parameters())
-        logging.info("model: %s encoder, %s decoder, %s parameters, device %s, %d process(es)",
-                     args.encoder, args.decoder, f"{n_params:,}", self.device, info.world_size)
-        tokenizer = build_tokenizer(args.token_type, self.model.token_list, args.bpemodel)
-        utterance_filter = UtteranceFilter(self.model.encoder.embed.min_length(), args.max_input_length,
-                                           args.max_text_length)
-        self.train_set, train_lengths = load_split(args.train_data_path_and_name_and_type,
-                                                      args.train_shape_file, tokenizer, utterance_filter, "train")
-        self.valid_set, valid_lengths = load_split(args.valid_data_path_and_name_and_type,
-                                                      args.valid_shape_file, tokenizer, utterance_filter, "valid")
+        logging.info("model: %s, %s parameters, device %s, %d process(es)",
+                     self.task.describe(args), f"{n_params:,}", self.device, info.world_size)
+        (self.train_set, train_lengths), (self.valid_set, valid_lengths) = self.task.load_data(args, self.model)
         fold = args.fold_length or [800]
-        dim = self.config["input_size"]
+        dim = self.task.batch_dim(self.config)
         self.train_batches = make_batches(args.batch_type, train_lengths, args.batch_size, args.batch_bins, fold,
                                           dim, args.min_batch_size)
         self.valid_batches = make_batches(args.valid_batch_type or args.batch_type, valid_lengths,
@@ -165,7 +133,7 @@ class Trainer:
         if info.distributed:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=self.model.ctc_weight in (0.0, 1.0))  # CTC or decoder unused
+                find_unused_parameters=self.task.find_unused_parameters(self.model))
         self.tensorboard = None
         if info.is_main:
             clean_temp_files(self.out)
@@ -225,11 +193,11 @@ class Trainer:
 
     # ---- epochs ------------------------------------------------------------------------------
     def to_device(self, batch):
-        return {k: batch[k].to(self.device) for k in ("feats", "feats_lengths", "text", "text_lengths")}
+        return {k: batch[k].to(self.device) for k in self.task.input_keys}
 
     def loader(self, dataset, batches):
         local = [shard(b, self.info.rank, self.info.world_size) for b in batches]
-        return torch.utils.data.DataLoader(dataset, batch_sampler=local, collate_fn=collate,
+        return torch.utils.data.DataLoader(dataset, batch_sampler=local, collate_fn=self.task.collate,
                                            num_workers=self.args.num_workers)
 
     def note_skipped(self, batch, acc):
@@ -280,11 +248,12 @@ class Trainer:
             self.optimizer_step(params, acc)
             if it % log_interval == 0:
                 elapsed = time.monotonic() - start
-                logging.info("epoch %d %d/%d: loss=%.4g lr=%.3g %.1f images/s", epoch, it, len(batches),
-                             float(stats["loss"]), self.optimizer.param_groups[0]["lr"], seen / elapsed)
+                logging.info("epoch %d %d/%d: loss=%.4g lr=%.3g %.1f %s/s", epoch, it, len(batches),
+                             float(stats["loss"]), self.optimizer.param_groups[0]["lr"], seen / elapsed,
+                             self.task.unit)
         elapsed = time.monotonic() - start
         means = self.epoch_means(acc)
-        means.update(images_per_s=seen / max(elapsed, 1e-9), time_s=elapsed,
+        means.update({f"{self.task.unit}_per_s": seen / max(elapsed, 1e-9)}, time_s=elapsed,
                      lr=self.optimizer.param_groups[0]["lr"])
         return means
 
@@ -328,7 +297,7 @@ class Trainer:
                 total.weights[k] = total.weights.get(k, 0.0) + weights[k]
             for k, n in counts.items():
                 total.count(k, n)
-        return total.means()
+        return self.task.finish_stats(total.means())
 
     # ---- reporting ---------------------------------------------------------------------------
     def report(self, epoch):
@@ -349,36 +318,7 @@ class Trainer:
                 series = {phase: [(e, self.reporter.value(e, phase, key)) for e in epochs
                                   if self.reporter.value(e, phase, key) is not None] for phase in ("train", "valid")}
                 line_plot(images / f"{key}.png", {k: v for k, v in series.items() if v}, key)
-            self.plot_attention(epoch)
-
-    @torch.no_grad()
-    def plot_attention(self, epoch):
-        """Source attention of every decoder layer (mean over heads) for a few valid lines."""
-        if not self.plot_utts or self.model.ctc_weight >= 1.0:
-            return
-        self.model.eval()
-        batch = collate([self.valid_set[u] for u in self.plot_utts])
-        if not batch["utts"]:
-            return
-        layers = [layer.src_attn for layer in self.model.decoder.decoders]
-        for layer in layers:
-            layer.record_attention = True
-        try:
-            self.model(**self.to_device(batch))
-        finally:
-            for layer in layers:
-                layer.record_attention = False
-        enc_lens = self.model.encode(*[self.to_device(batch)[k] for k in ("feats", "feats_lengths")])[1]
-        for i, utt in enumerate(batch["utts"]):
-            folder = self.out / "images" / "att_ws" / utt
-            folder.mkdir(parents=True, exist_ok=True)
-            rows, cols = int(batch["text_lengths"][i]) + 1, int(enc_lens[i])
-            for n, layer in enumerate(layers):
-                weights = layer.attention_weights[i].mean(0)[:rows, :cols].float().cpu().numpy()
-                heatmap(folder / f"decoder.decoders.{n}.src_attn.ep{epoch}.png", weights,
-                        f"{utt} epoch {epoch} layer {n}")
-        for layer in layers:
-            layer.attention_weights = None
+            self.task.plot(self, epoch)
 
     # ---- main loop ---------------------------------------------------------------------------
     def run(self):
@@ -406,12 +346,12 @@ class Trainer:
             logging.info("training finished: %s", self.out)
 
 
-def train(args, info):
+def train(args, info, task=None):
     """Entry point of every rank."""
     setup_logging(args, info)
     distributed.init_process_group(info, args.dist_timeout)
     try:
-        Trainer(args, info).run()
+        Trainer(args, info, task).run()
     finally:
         if info.distributed and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -1,0 +1,141 @@
+"""What a training run trains: the recogniser (ocr_train) or a language model (lm_train).
+
+The Trainer owns the loop, checkpoints, averaging, resume and distribution; a task supplies the
+model, the data, the batch inputs and any task-specific plots.
+"""
+import logging
+import math
+
+import kaldiio
+import torch
+
+from htr.lm import build_lm
+from htr.registry import build_model
+from htr.text.tokenizer import build_tokenizer, read_token_list
+from htr.train.dataset import (UtteranceFilter, collate, collate_text, load_split, load_text_split,
+                               sources_from_triples)
+from htr.utils.plot import heatmap
+
+OCR_MODEL_KEYS = ("input_size", "token_list", "token_type", "bpemodel", "init", "model", "model_conf", "frontend",
+                  "frontend_conf", "specaug", "specaug_conf", "normalize", "normalize_conf", "encoder",
+                  "encoder_conf", "decoder", "decoder_conf", "ctc_conf")
+LM_MODEL_KEYS = ("token_list", "token_type", "bpemodel", "init", "lm", "lm_conf", "model_conf")
+
+
+def token_list_of(args):
+    return read_token_list(args.token_list) if isinstance(args.token_list, str) else args.token_list
+
+
+def infer_input_size(args):
+    feats = sources_from_triples(args.train_data_path_and_name_and_type, "train")["feats"]
+    with open(feats, encoding="utf-8") as f:
+        first = f.readline().split(maxsplit=1)
+    if len(first) != 2:
+        raise ValueError(f"{feats}:1: expected 'utt ark:offset'")
+    return int(kaldiio.load_mat(first[1].strip()).shape[1])
+
+
+class OCRTask:
+    unit = "images"
+    input_keys = ("feats", "feats_lengths", "text", "text_lengths")
+    collate = staticmethod(collate)
+
+    def model_config(self, args):
+        config = {k: getattr(args, k) for k in OCR_MODEL_KEYS}
+        config["token_list"] = token_list_of(args)
+        if config["input_size"] is None:
+            config["input_size"] = infer_input_size(args)
+        if config["normalize"] == "global_mvn" and not (config["normalize_conf"] or {}).get("stats_file"):
+            raise ValueError("normalize global_mvn needs --normalize_conf stats_file=<feats_stats.npz> "
+                             "(written by --collect_stats true)")
+        return config
+
+    build_model = staticmethod(build_model)
+
+    def describe(self, args):
+        return f"{args.encoder} encoder, {args.decoder} decoder"
+
+    def load_data(self, args, model):
+        tokenizer = build_tokenizer(args.token_type, model.token_list, args.bpemodel)
+        keep = UtteranceFilter(model.encoder.embed.min_length(), args.max_input_length, args.max_text_length)
+        train = load_split(args.train_data_path_and_name_and_type, args.train_shape_file, tokenizer, keep, "train")
+        valid = load_split(args.valid_data_path_and_name_and_type, args.valid_shape_file, tokenizer, keep, "valid")
+        return train, valid
+
+    def batch_dim(self, config):
+        return config["input_size"]
+
+    def find_unused_parameters(self, model):
+        return model.ctc_weight in (0.0, 1.0)  # the CTC or the decoder gets no gradient
+
+    def finish_stats(self, means):
+        return means
+
+    @torch.no_grad()
+    def plot(self, trainer, epoch):
+        """Source attention of every decoder layer (mean over heads) for a few valid lines."""
+        model = trainer.model
+        if not trainer.plot_utts or model.ctc_weight >= 1.0:
+            return
+        model.eval()
+        batch = collate([trainer.valid_set[u] for u in trainer.plot_utts])
+        if not batch["utts"]:
+            return
+        inputs = trainer.to_device(batch)
+        layers = [layer.src_attn for layer in model.decoder.decoders]
+        for layer in layers:
+            layer.record_attention = True
+        try:
+            model(**inputs)
+        finally:
+            for layer in layers:
+                layer.record_attention = False
+        enc_lens = model.encode(inputs["feats"], inputs["feats_lengths"])[1]
+        for i, utt in enumerate(batch["utts"]):
+            folder = trainer.out / "images" / "att_ws" / utt
+            folder.mkdir(parents=True, exist_ok=True)
+            rows, cols = int(batch["text_lengths"][i]) + 1, int(enc_lens[i])
+            for n, layer in enumerate(layers):
+                weights = layer.attention_weights[i].mean(0)[:rows, :cols].float().cpu().numpy()
+                heatmap(folder / f"decoder.decoders.{n}.src_attn.ep{epoch}.png", weights,
+                        f"{utt} epoch {epoch} layer {n}")
+        for layer in layers:
+            layer.attention_weights = None
+
+
+class LMTask:
+    unit = "lines"
+    input_keys = ("text", "text_lengths")
+    collate = staticmethod(collate_text)
+
+    def model_config(self, args):
+        config = {k: getattr(args, k) for k in LM_MODEL_KEYS}
+        config["token_list"] = token_list_of(args)
+        return config
+
+    build_model = staticmethod(build_lm)
+
+    def describe(self, args):
+        return f"{args.lm} language model"
+
+    def load_data(self, args, model):
+        tokenizer = build_tokenizer(args.token_type, model.token_list, args.bpemodel)
+        train = load_text_split(args.train_data_path_and_name_and_type, tokenizer, args.max_text_length, "train")
+        valid = load_text_split(args.valid_data_path_and_name_and_type, tokenizer, args.max_text_length, "valid")
+        logging.info("LM vocabulary: %d tokens", model.vocab_size)
+        return train, valid
+
+    def batch_dim(self, config):
+        return 1
+
+    def find_unused_parameters(self, model):
+        return False
+
+    def finish_stats(self, means):
+        """Perplexity of the epoch: exp of the mean per-token loss (batch means weighted by lines)."""
+        if "loss" in means:
+            means["ppl"] = math.exp(min(means["loss"], 50.0))
+        return means
+
+    def plot(self, trainer, epoch):
+        pass

@@ -10,7 +10,8 @@ are (so `"|"` or `">"` work as in run.pl), others are quoted. The launcher exits
 succeeded, else 1 after naming the failed jobs' log files.
 
 Backends (cmd.sh chooses one):
-- local: subprocesses here, at most --max_jobs_run at a time.
+- local: subprocesses here, at most --max_jobs_run at a time; the cores are shared out among the
+  jobs running at once (OMP_NUM_THREADS, unless set by the user).
 - slurm: one `sbatch --wait --array=1-N` job array; --gpu/--mem/--time/--num_threads/--partition
   map to Slurm options; --num_nodes K > 1 asks for K nodes and starts the command under `srun`
   (one task per GPU: the trainer's --dist_launcher slurm reads its rank from Slurm).
@@ -86,7 +87,22 @@ def log_footer(code, seconds, threads=1):
             f"# Ended (code {code}) at {datetime.datetime.now().ctime()}, elapsed time {int(seconds)} seconds\n")
 
 
-def run_logged(argv, log_path, command):
+def thread_env(threads):
+    """The environment of a job: OMP/MKL threads as given, unless the user set OMP_NUM_THREADS."""
+    env = dict(os.environ)
+    if "OMP_NUM_THREADS" not in os.environ:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    return env
+
+
+def local_threads(args):
+    """Cores shared out among the jobs that run at once (one job gets them all; N jobs on N cores
+    one each), so parallel torch jobs do not oversubscribe the machine."""
+    at_once = min(args.max_jobs_run or len(job_ids(args)), len(job_ids(args)))
+    return max(1, (os.cpu_count() or 1) // at_once)
+
+
+def run_logged(argv, log_path, command, env=None):
     """Run argv with stdout/stderr appended to log_path between run.pl's header and footer."""
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,15 +110,17 @@ def run_logged(argv, log_path, command):
     with open(log_path, "w") as log:
         log.write(log_header(command))
         log.flush()
-        code = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        code = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         log.write(log_footer(code, time.monotonic() - start))
     return code
 
 
 def run_local(args):
+    env = thread_env(local_threads(args))
+
     def one(job):
         command = substitute(shell_command(args.command), args.job_var, job)
-        return run_logged(["bash", "-c", command], substitute(args.log, args.job_var, job), command)
+        return run_logged(["bash", "-c", command], substitute(args.log, args.job_var, job), command, env)
 
     with ThreadPoolExecutor(args.max_jobs_run or len(job_ids(args))) as pool:
         return dict(zip(job_ids(args), pool.map(one, job_ids(args))))
@@ -123,7 +141,8 @@ def read_hosts(spec):
 
 def run_ssh(args):
     hosts = read_hosts(args.hosts)
-    setup = f"cd {shlex.quote(os.getcwd())} && {{ [ ! -f path.sh ] || . ./path.sh; }}"
+    setup = (f"cd {shlex.quote(os.getcwd())} && {{ [ ! -f path.sh ] || . ./path.sh; }} && "
+             f"export OMP_NUM_THREADS=${{OMP_NUM_THREADS:-{args.num_threads}}}")
 
     def one(job):
         command = substitute(shell_command(args.command), args.job_var, job)
@@ -146,6 +165,7 @@ def slurm_script(args, queue_dir, name):
     return f"""#!/usr/bin/env bash
 cd {shlex.quote(os.getcwd())}
 [ ! -f path.sh ] || . ./path.sh
+export OMP_NUM_THREADS=${{OMP_NUM_THREADS:-{args.num_threads}}}
 log="{log}"
 mkdir -p "$(dirname "$log")"
 start=$(date +%s)

@@ -122,6 +122,18 @@ def locate(path):
     raise FileNotFoundError(f"{path}: no model file ({', '.join(MODEL_FILE_PREFERENCE)}, N epoch.pth)")
 
 
+def packed_lms(path):
+    """The language models a pack carries: {"lm_train_config", "lm_file", "ngram_file"} -> paths
+    (only those present in its meta.yaml)."""
+    root, _, _ = locate(fetch(str(path)))
+    meta = root / "meta.yaml"
+    if not meta.exists():
+        return {}
+    info = yaml.safe_load(meta.read_text())
+    entries = {**(info.get("files") or {}), **(info.get("yaml_files") or {})}
+    return {k: root / entries[k] for k in ("lm_train_config", "lm_file", "ngram_file") if k in entries}
+
+
 def load_config(config_file, root):
     config = yaml.safe_load(Path(config_file).read_text())
     norm_conf = config.get("normalize_conf") or {}

@@ -5,7 +5,7 @@ Tokens are the recognizer's token list (`<space>` for the space in char models);
 with the context `<s>` and end by predicting `</s>`, which is the recognizer's `<sos/eos>`.
 
 Smoothing, for a context h with count c(h), h' = h without its first token:
-- Kneser-Ney (interpolated, one discount D = n1 / (n1 + 2 n2) per order):
+- Kneser-Ney (interpolated, one discount D = n1 / (n1 + 2 n2) per order, 0.5 if n1 = 0):
       P(w|h) = max(c(h w) - D, 0) / c(h) + D N(h .) / c(h) * P(w|h')
   where lower orders count the distinct left neighbours of h w instead of occurrences
   (continuation counts; n-grams starting with <s> keep their counts, nothing precedes <s>).
@@ -48,9 +48,11 @@ def continuation_counts(higher):
 
 
 def discount(counts):
+    """n1 / (n1 + 2 n2); 0.5 when no n-gram was seen once (the formula would give unseen tokens
+    no probability; KenLM's --discount_fallback does the same)."""
     n1 = sum(1 for c in counts.values() if c == 1)
     n2 = sum(1 for c in counts.values() if c == 2)
-    return n1 / (n1 + 2 * n2) if n1 + 2 * n2 > 0 else 0.5
+    return n1 / (n1 + 2 * n2) if n1 > 0 else 0.5
 
 
 class NgramLM:

@@ -37,17 +37,24 @@ def rewrite_paths(value, names):
     return value
 
 
-def pack(train_config, model_file, outpath, options=()):
-    """Write the zip; return the list of names in it."""
-    files = {os.path.abspath(f): archive_name(f) for f in (train_config, model_file, *options)}
-    missing = [f for f in (train_config, model_file, *options) if not Path(f).is_file()]
+def pack(train_config, model_file, outpath, options=(), lm_train_config=None, lm_file=None, ngram_file=None):
+    """Write the zip; return the list of names in it. A neural LM (config + weights) and an
+    n-gram ARPA file are recorded in meta.yaml as ESPnet does (lm_train_config, lm_file)."""
+    named = {"asr_train_config": train_config, "asr_model_file": model_file, "lm_train_config": lm_train_config,
+             "lm_file": lm_file, "ngram_file": ngram_file}
+    named = {k: v for k, v in named.items() if v}
+    if ("lm_train_config" in named) != ("lm_file" in named):
+        raise ValueError("a neural LM needs both lm_train_config and lm_file")
+    paths = [*named.values(), *options]
+    missing = [f for f in paths if not Path(f).is_file()]
     if missing:
         raise FileNotFoundError(f"cannot pack: missing {', '.join(map(str, missing))}")
-    config = yaml.safe_load(Path(train_config).read_text())
-    packed_config = yaml.safe_dump(rewrite_paths(config, files), sort_keys=False, allow_unicode=True)
-    meta = {"htr": htr.__version__, "files": {"asr_model_file": archive_name(model_file)},
-            "python": f"{platform.python_version()} ({sys.platform})", "timestamp": time.time(),
-            "torch": str(torch.__version__), "yaml_files": {"asr_train_config": archive_name(train_config)}}
+    files = {os.path.abspath(f): archive_name(f) for f in paths}
+    configs = {archive_name(named[k]) for k in ("asr_train_config", "lm_train_config") if k in named}
+    meta = {"htr": htr.__version__, "python": f"{platform.python_version()} ({sys.platform})",
+            "timestamp": time.time(), "torch": str(torch.__version__),
+            "files": {k: archive_name(v) for k, v in named.items() if not k.endswith("_config")},
+            "yaml_files": {k: archive_name(v) for k, v in named.items() if k.endswith("_config")}}
     outpath = Path(outpath)
     outpath.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=outpath.parent, prefix=f".{outpath.name}.")
@@ -56,8 +63,9 @@ def pack(train_config, model_file, outpath, options=()):
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("meta.yaml", yaml.safe_dump(meta, sort_keys=True))
             for path, name in files.items():
-                if name == archive_name(train_config):
-                    zf.writestr(name, packed_config)
+                if name in configs:  # configs name packed files by their place in the zip
+                    config = yaml.safe_load(Path(path).read_text())
+                    zf.writestr(name, yaml.safe_dump(rewrite_paths(config, files), sort_keys=False, allow_unicode=True))
                 else:
                     zf.write(path, name)
         os.replace(tmp, outpath)  # a half-written zip never carries the final name

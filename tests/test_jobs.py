@@ -77,3 +77,11 @@ def test_usage_errors(tmp_path):
     assert "must contain JOB" in launch(tmp_path, "JOB=1:2", "log/x.log", "true").stderr
     assert "needs the slurm backend" in launch(tmp_path, "--num_nodes", 2, "log/x.log", "true").stderr
     assert "--hosts" in launch(tmp_path, "log/x.log", "true", backend="ssh").stderr
+
+
+def test_local_jobs_share_the_cores(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert launch(tmp_path, "JOB=1:2", "log/t.JOB.log", "bash", "-c", "echo threads=$OMP_NUM_THREADS").returncode == 0
+    assert f"threads={max(1, os.cpu_count() // 2)}" in (tmp_path / "log/t.1.log").read_text()
+    assert launch(tmp_path, "log/one.log", "bash", "-c", "echo threads=$OMP_NUM_THREADS").returncode == 0
+    assert f"threads={os.cpu_count()}" in (tmp_path / "log/one.log").read_text()

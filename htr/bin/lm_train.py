@@ -22,7 +22,7 @@ from htr.train import distributed
 from htr.train.dataset import sources_from_triples
 from htr.train.options import parse_args
 from htr.train.tasks import LMTask, token_list_of
-from htr.train.trainer import setup_logging, train
+from htr.train.trainer import train
 
 
 def collect_text_shapes(args):

@@ -21,6 +21,8 @@ import htr
 from htr.data.datadir import read_kv, sort_key
 from htr.data.image_features import BadImageError
 from htr.decode.recognizer import Recognizer
+from htr.lm import load_lm
+from htr.ngram import NgramLM, NgramScorer
 from htr.train.options import config_defaults, str2bool
 from htr.utils.progress import Progress
 
@@ -41,7 +43,11 @@ def get_parser():
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--beam_size", type=int, default=20)
     p.add_argument("--ctc_weight", type=float, default=0.5)
+    p.add_argument("--lm_train_config", default=None, help="neural LM: its lm_train config.yaml")
+    p.add_argument("--lm_file", default=None, help="neural LM: its weights (e.g. valid.loss.ave.pth)")
     p.add_argument("--lm_weight", type=float, default=1.0)
+    p.add_argument("--ngram_file", default=None, help="n-gram LM in ARPA format (htr.bin.ngram_train or KenLM)")
+    p.add_argument("--ngram_weight", type=float, default=0.9)
     p.add_argument("--penalty", type=float, default=0.0)
     p.add_argument("--nbest", type=int, default=1)
     p.add_argument("--maxlenratio", type=float, default=0.0)
@@ -112,8 +118,18 @@ def main(argv=None):
         model, config = htr.load_model(args.train_config, model_file=args.model_file, device=device)
     else:
         model, config = htr.load_model(args.model_file, device=device)
+    lm = ngram = None
+    if args.lm_file:
+        if not args.lm_train_config:
+            raise SystemExit("--lm_file needs --lm_train_config")
+        lm = load_lm(args.lm_train_config, args.lm_file, device)[0]
+        if lm.token_list != list(model.token_list):
+            raise SystemExit(f"{args.lm_train_config}: the LM's token list differs from the model's")
+    if args.ngram_file:
+        ngram = NgramScorer(NgramLM.read_arpa(args.ngram_file), model.token_list, model.eos)
     recognizer = Recognizer(model, config, beam_size=args.beam_size, ctc_weight=args.ctc_weight,
-                            lm_weight=args.lm_weight, penalty=args.penalty, nbest=args.nbest,
+                            lm=lm, lm_weight=args.lm_weight, ngram=ngram, ngram_weight=args.ngram_weight,
+                            penalty=args.penalty, nbest=args.nbest,
                             maxlenratio=args.maxlenratio, minlenratio=args.minlenratio,
                             greedy_ctc=args.greedy_ctc, device=device)
     inputs = Inputs(args.data_path_and_name_and_type, recognizer)

@@ -17,10 +17,14 @@ def main(argv=None):
     p.add_argument("--train_config", "--asr_train_config", required=True)
     p.add_argument("--model_file", "--asr_model_file", required=True)
     p.add_argument("--option", action="append", default=[], help="another file to include (repeatable)")
+    p.add_argument("--lm_train_config", default=None, help="a neural LM's config.yaml (with --lm_file)")
+    p.add_argument("--lm_file", default=None)
+    p.add_argument("--ngram_file", default=None, help="an n-gram LM (ARPA)")
     p.add_argument("--outpath", required=True)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    names = pack(args.train_config, args.model_file, args.outpath, args.option)
+    names = pack(args.train_config, args.model_file, args.outpath, args.option, args.lm_train_config, args.lm_file,
+                 args.ngram_file)
     logging.info("packed %s: %s", args.outpath, ", ".join(names))
 
 

@@ -1,7 +1,8 @@
 """Joint CTC/attention beam search with ESPnet's semantics, for many utterances at once.
 
 Per step, for every running hypothesis h and token c (ESPnet's BatchBeamSearch):
-    full   = w_dec · log p_dec(c | h) + w_lm · log p_lm(c | h) + penalty          (all c)
+    full   = w_dec · log p_dec(c | h) + w_lm · log p_lm(c | h) + w_ngram · log p_ngram(c | h)
+             + penalty                                                              (all c)
     pre-beam: the int(1.5 · beam) best c by `full` (when that is fewer than the vocabulary and CTC
               is on with ctc_weight < 1); CTC prefix scores only for those (+ <eos>), others LOGZERO
     score(h·c) = score(h) + full + w_ctc · (psi(h·c) - psi(h))
@@ -13,6 +14,10 @@ ended hypothesis of that length is more than 10 nats worse than the best ended o
 All utterances of a batch are searched together: hypotheses are rows of one tensor, the decoder
 runs once per step for all rows, CTC prefix scores for all rows at once, and the top-k is taken per
 utterance — giving the hypotheses of one-at-a-time decoding.
+
+Language models (`lm`: a neural LM, `ngram`: an n-gram scorer) are full scorers like the decoder:
+any object with `score(yseq (rows, i+1), state) -> (log-probs (rows, V), state)` and
+`select_state(state, rows)`; their log-probabilities are natural logs.
 """
 import math
 from dataclasses import dataclass, field
@@ -52,7 +57,7 @@ def end_detect(ended, i):
 
 class BeamSearch:
     def __init__(self, model, beam_size=20, ctc_weight=0.5, lm=None, lm_weight=1.0, penalty=0.0, nbest=1,
-                 maxlenratio=0.0, minlenratio=0.0, pre_beam_ratio=1.5):
+                 maxlenratio=0.0, minlenratio=0.0, pre_beam_ratio=1.5, ngram=None, ngram_weight=0.9):
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
         self.model = model
@@ -65,11 +70,13 @@ class BeamSearch:
             self.weights["decoder"] = 1.0 - ctc_weight
         if ctc_weight > 0.0:
             self.weights["ctc"] = ctc_weight
-        if lm is not None and lm_weight != 0.0:
-            self.weights["lm"] = lm_weight
+        self.lms = {name: scorer for name, scorer, weight in (("lm", lm, lm_weight), ("ngram", ngram, ngram_weight))
+                    if scorer is not None and weight != 0.0}
+        for name, weight in (("lm", lm_weight), ("ngram", ngram_weight)):
+            if name in self.lms:
+                self.weights[name] = weight
         if penalty != 0.0:
             self.weights["length_bonus"] = penalty
-        self.lm = lm
         self.pre_beam_size = int(pre_beam_ratio * beam_size)
         self.do_pre_beam = "ctc" in self.weights and ctc_weight < 1.0 and self.pre_beam_size < self.vocab
 
@@ -101,7 +108,8 @@ class BeamSearch:
         yseq = torch.full((n_utt, 1), self.sos, dtype=torch.long, device=device)
         score = torch.zeros(n_utt, device=device)
         totals = {k: torch.zeros(n_utt, device=device) for k in self.weights}
-        dec_cache = lm_state = None
+        dec_cache = None
+        lm_states = {name: None for name in self.lms}
         ctc_state = ctc.initial_state(utt) if ctc else None
         ended = [[] for _ in range(n_utt)]
 
@@ -112,8 +120,9 @@ class BeamSearch:
             if "decoder" in self.weights:
                 memory.set_rows(utt)
                 step["decoder"], dec_new = self.model.decoder.forward_step(memory, yseq, dec_cache)
-            if "lm" in self.weights:
-                step["lm"], lm_new = self.lm.score(yseq, lm_state)
+            lm_new = {}
+            for name, scorer in self.lms.items():
+                step[name], lm_new[name] = scorer.score(yseq, lm_states[name])
             if "length_bonus" in self.weights:
                 step["length_bonus"] = torch.ones(len(utt), self.vocab, device=device)
             for key, value in step.items():
@@ -134,8 +143,7 @@ class BeamSearch:
             yseq = torch.cat([yseq[rows], tokens[:, None]], dim=1)
             if "decoder" in self.weights:
                 dec_cache = [c[rows] for c in dec_new]
-            if "lm" in self.weights:
-                lm_state = self.lm.select_state(lm_new, rows)
+            lm_states = {name: scorer.select_state(lm_new[name], rows) for name, scorer in self.lms.items()}
             if ctc is not None:
                 ctc_state = ctc.select(ctc_candidates, rows, tokens)
 
@@ -154,8 +162,8 @@ class BeamSearch:
             totals = {k: v[keep] for k, v in totals.items()}
             if dec_cache is not None:
                 dec_cache = [c[keep] for c in dec_cache]
-            if lm_state is not None:
-                lm_state = self.lm.select_state(lm_state, torch.nonzero(keep).view(-1))
+            kept_rows = torch.nonzero(keep).view(-1)
+            lm_states = {name: scorer.select_state(lm_states[name], kept_rows) for name, scorer in self.lms.items()}
             if ctc_state is not None:
                 ctc_state = (ctc_state[0][:, :, keep], ctc_state[1][keep])
         return [sorted(hyps, key=lambda h: h.score, reverse=True)[:self.nbest] for hyps in ended]

@@ -17,14 +17,14 @@ from htr.text.tokenizer import build_tokenizer
 
 class Recognizer:
     def __init__(self, model, config, beam_size=20, ctc_weight=0.5, lm=None, lm_weight=1.0, penalty=0.0, nbest=1,
-                 maxlenratio=0.0, minlenratio=0.0, greedy_ctc=False, device="cpu"):
+                 maxlenratio=0.0, minlenratio=0.0, greedy_ctc=False, device="cpu", ngram=None, ngram_weight=0.9):
         self.model = model.to(device).eval()
         self.config = config
         self.device = torch.device(device)
         self.tokenizer = build_tokenizer(config.get("token_type", "char"), model.token_list, config.get("bpemodel"))
         self.greedy_ctc = greedy_ctc
         self.search = BeamSearch(model, beam_size, ctc_weight, lm, lm_weight, penalty, nbest, maxlenratio,
-                                 minlenratio)
+                                 minlenratio, ngram=ngram, ngram_weight=ngram_weight)
         self.min_frames = model.encoder.embed.min_length()
 
     @classmethod

@@ -7,15 +7,16 @@
 #  3  features: images -> Kaldi ark (dump/feats/org/<set>/feats.{ark,scp}, feats_shape)
 #  4  filtering: training/valid lines outside --min_frames/--max_frames or with empty text are dropped
 #  5  token list: char or bpe (sentencepiece) from the training text
-#  6  LM stats      \
-#  7  LM training    | language models: not yet supported; --use_lm/--use_ngram true stop with
-#  8  LM perplexity  | an error (the stages never skip silently)
-#  9  n-gram LM     /
+#  6  LM text and stats: data/lm_train.txt (training transcripts + --lm_train_text), token counts
+#  7  LM training (lm_train, --lm_config)          \ with --use_lm true; otherwise each stage
+#  8  LM perplexity on the first test set's text   / says in the log that it did not run
+#  9  n-gram LM (--ngram_num, --ngram_smoothing) -> ARPA, with --use_ngram true
 # 10  OCR stats: --nj parallel collect_stats jobs merged into exp/<stats dir>/train/feats_stats.npz
 # 11  OCR training (ocr_train; --ngpu GPUs on each of --num_nodes nodes)
 # 12  decoding: --inference_nj parallel jobs per test set, merged
 # 13  scoring: WER/CER per test set (sclite's rules) gathered into <exp>/RESULTS.md
-# 14  packing: <exp>/model.zip (meta.yaml, config, averaged model, stats, token list, RESULTS.md)
+# 14  packing: <exp>/model.zip (meta.yaml, config, averaged model, stats, token list, RESULTS.md,
+#     and the LMs decoding used)
 #
 # Each stage logs under <expdir>/logs/ or <exp>/logs/; a failing job prints the log that says why.
 set -euo pipefail
@@ -57,11 +58,18 @@ nbpe=100              # bpe vocabulary size
 bpemode=unigram       # sentencepiece model type (unigram or bpe)
 bpe_train_text=       # text for sentencepiece (default: the training text)
 
-# Language models (stages 6-9; not yet supported)
-use_lm=false
-use_ngram=false
-lm_config=
-ngram_num=3
+# Language models (stages 6-9)
+use_lm=false          # train a neural LM and decode with it (--lm_weight in the inference config)
+use_ngram=false       # build an n-gram LM and decode with it (--ngram_weight)
+lm_config=            # LM training config (YAML)
+lm_args=              # extra lm_train options
+lm_tag=               # LM experiment name (default: from the config and token type)
+lm_train_text=        # extra Kaldi text files for the LMs (the training transcripts are always used)
+lm_dev_text=          # LM validation text (default: the valid set's)
+lm_test_text=         # perplexity text (default: the first test set's)
+inference_lm=valid.loss.ave.pth  # LM weights to decode with
+ngram_num=3           # n-gram order
+ngram_smoothing=kneser_ney  # or witten_bell
 
 # Training
 ocr_config=           # training config (YAML)
@@ -112,9 +120,20 @@ if [ -n "${download_model}" ]; then
 else
     ocr_exp=${expdir}/ocr_${ocr_tag}
 fi
-if [ -z "${inference_tag}" ]; then  # ESPnet's naming: <config name>_ocr_model_<model file>
+if [ -z "${lm_tag}" ]; then
+    if [ -n "${lm_config}" ]; then lm_tag=$(basename "${lm_config}" .yaml)_${lang}_${token_type}
+    else lm_tag=train_${lang}_${token_type}; fi
+fi
+lm_stats_dir=${expdir}/lm_stats_${lang}_${token_type}
+lm_exp=${expdir}/lm_${lm_tag}
+ngram_exp=${expdir}/ngram_${ngram_num}gram_${token_type}
+lm_dev_text=${lm_dev_text:-${feats_dir}/${valid_set}/text}
+lm_test_text=${lm_test_text:-${feats_dir}/${test_sets%% *}/text}
+if [ -z "${inference_tag}" ]; then  # ESPnet's naming: <config>[_lm_<lm>][_ngram_<n>]_ocr_model_<model file>
     if [ -n "${inference_config}" ]; then inference_tag=$(basename "${inference_config}" .yaml)
     else inference_tag=decode; fi
+    "${use_lm}" && inference_tag+="_lm_$(basename "${lm_exp}")_${inference_lm%.pth}"
+    "${use_ngram}" && inference_tag+="_ngram_${ngram_num}gram"
     inference_tag=${inference_tag}_ocr_model_${inference_model%.pth}
 fi
 mkdir -p "${expdir}/logs"
@@ -170,16 +189,58 @@ if run_stage 5; then
         --nbpe "${nbpe}" --bpemode "${bpemode}" --text "${bpe_text}" --output "${token_list}"
 fi
 
-for n in 6 7 8 9; do
-    if run_stage "${n}"; then
-        if "${use_lm}" || { [ "${n}" -eq 9 ] && "${use_ngram}"; }; then
-            log "Stage ${n}: language models are not yet supported (--use_lm ${use_lm}, --use_ngram ${use_ngram});" \
-                "run with --use_lm false --use_ngram false"
-            exit 1
+lm_data_opts() {
+    echo "--train_data_path_and_name_and_type data/lm_train.txt,text,text" \
+         "--valid_data_path_and_name_and_type ${lm_dev_text},text,text" \
+         "--token_list ${token_list} --token_type ${token_type} --bpemodel ${bpemodel}"
+}
+lm_note() { log "Stage $1: not run (--use_lm ${use_lm}, --use_ngram ${use_ngram})"; }
+
+if run_stage 6; then
+    if "${use_lm}" || "${use_ngram}"; then
+        log "Stage 6: LM text data/lm_train.txt (${feats_dir}/${train_set}/text ${lm_train_text}) and stats"
+        # Kaldi text files with distinct utterance ids; lm_train reports a repeated id by file and line.
+        cat "${feats_dir}/${train_set}/text" ${lm_train_text} | LC_ALL=C sort -k1,1 > data/lm_train.txt
+        if "${use_lm}"; then
+            # shellcheck disable=SC2046
+            ${train_cmd} "${expdir}/logs/lm_stats.log" ${python} -m htr.bin.lm_train --collect_stats true \
+                $(lm_data_opts) --output_dir "${lm_stats_dir}" ${lm_args}
         fi
-        log "Stage ${n}: LM stage not run: --use_lm ${use_lm}, --use_ngram ${use_ngram}"
-    fi
-done
+    else lm_note 6; fi
+fi
+
+if run_stage 7; then
+    if "${use_lm}"; then
+        log "Stage 7: LM training -> ${lm_exp}; log: ${lm_exp}/train.log"
+        mkdir -p "${lm_exp}/logs"
+        # shellcheck disable=SC2046
+        ${cuda_cmd} --gpu "${ngpu}" "${lm_exp}/logs/train.log" ${python} -m htr.bin.lm_train \
+            $([ -z "${lm_config}" ] || echo "--config ${lm_config}") $(lm_data_opts) --ngpu "${ngpu}" --resume true \
+            --train_shape_file "${lm_stats_dir}/train/text_shape.${token_type}" \
+            --valid_shape_file "${lm_stats_dir}/valid/text_shape.${token_type}" \
+            --output_dir "${lm_exp}" ${lm_args}
+    else lm_note 7; fi
+fi
+
+if run_stage 8; then
+    if "${use_lm}"; then
+        log "Stage 8: LM perplexity on ${lm_test_text} -> ${lm_exp}/perplexity_test/ppl"
+        ${train_cmd} "${lm_exp}/logs/perplexity.log" ${python} -m htr.bin.lm_calc_perplexity \
+            --train_config "${lm_exp}/config.yaml" --model_file "${lm_exp}/${inference_lm}" \
+            --data_path_and_name_and_type "${lm_test_text},text,text" --output_dir "${lm_exp}/perplexity_test"
+        log "LM perplexity: $(cat "${lm_exp}/perplexity_test/ppl")"
+    else lm_note 8; fi
+fi
+
+if run_stage 9; then
+    if "${use_ngram}"; then
+        log "Stage 9: ${ngram_num}-gram LM (${ngram_smoothing}) -> ${ngram_exp}/${ngram_num}gram.arpa"
+        ${train_cmd} "${ngram_exp}/logs/ngram.log" ${python} -m htr.bin.ngram_train --text data/lm_train.txt \
+            --token_list "${token_list}" --token_type "${token_type}" --bpemodel "${bpemodel}" \
+            --order "${ngram_num}" --smoothing "${ngram_smoothing}" --dev_text "${lm_dev_text}" \
+            --output "${ngram_exp}/${ngram_num}gram.arpa"
+    else lm_note 9; fi
+fi
 
 data_opts() {  # training/valid data options shared by stats and training
     echo "--train_data_path_and_name_and_type ${feats_dir}/${train_set}/feats.scp,speech,kaldi_ark" \
@@ -235,6 +296,11 @@ if [ -n "${download_model}" ] && { run_stage 12 || run_stage 13 || run_stage 14;
     fi
 fi
 
+lm_inference_opts() {
+    if "${use_lm}"; then echo "--lm_train_config ${lm_exp}/config.yaml --lm_file ${lm_exp}/${inference_lm}"; fi
+    if "${use_ngram}"; then echo "--ngram_file ${ngram_exp}/${ngram_num}gram.arpa"; fi
+}
+
 if run_stage 12; then
     if "${gpu_inference}"; then _cmd=${cuda_cmd}; _ngpu=1; else _cmd=${decode_cmd}; _ngpu=0; fi
     for dset in ${test_sets}; do
@@ -253,7 +319,8 @@ if run_stage 12; then
             $([ -z "${inference_config}" ] || echo "--config ${inference_config}") \
             --train_config "${ocr_exp}/config.yaml" --model_file "${ocr_exp}/${inference_model}" \
             --data_path_and_name_and_type "${feats_dir}/${dset}/feats.scp,speech,kaldi_ark" \
-            --key_file "${_logdir}/keys.JOB.scp" --output_dir "${_logdir}/output.JOB" ${inference_args}
+            --key_file "${_logdir}/keys.JOB.scp" --output_dir "${_logdir}/output.JOB" $(lm_inference_opts) \
+            ${inference_args}
         for f in text token token_int score; do
             for n in $(seq "${_nj}"); do cat "${_logdir}/output.${n}/1best_recog/${f}"; done | LC_ALL=C sort -k1,1 > "${_dir}/${f}"
         done
@@ -280,6 +347,8 @@ if run_stage 14 && [ -z "${download_model}" ]; then
     _opts=(--option "${ocr_stats_dir}/train/feats_stats.npz" --option "${token_list}")
     [ "${token_type}" = bpe ] && _opts+=(--option "${bpemodel}")
     [ -f "${ocr_exp}/RESULTS.md" ] && _opts+=(--option "${ocr_exp}/RESULTS.md")
+    "${use_lm}" && _opts+=(--lm_train_config "${lm_exp}/config.yaml" --lm_file "${lm_exp}/${inference_lm}")
+    "${use_ngram}" && _opts+=(--ngram_file "${ngram_exp}/${ngram_num}gram.arpa")
     ${train_cmd} "${ocr_exp}/logs/pack.log" ${python} -m htr.bin.pack --train_config "${ocr_exp}/config.yaml" \
         --model_file "${ocr_exp}/${inference_model}" "${_opts[@]}" --outpath "${ocr_exp}/model.zip"
 fi

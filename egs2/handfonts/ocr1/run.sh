@@ -17,4 +17,8 @@ set -euo pipefail
     --inference_nj 2 \
     --ocr_config conf/train_ocr.yaml \
     --inference_config conf/decode.yaml \
+    --use_ngram true \
+    --ngram_num 5 \
+    --lm_config conf/train_lm.yaml \
+    --lm_train_text data/lm_extra/text \
     "$@"

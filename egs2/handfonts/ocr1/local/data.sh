@@ -21,3 +21,7 @@ for part in train valid test; do
         --text local/text/moby_dick.txt.gz --text_part "${part}" \
         --min_chars "${min_chars}" --max_chars "${max_chars}" --nj "${nj}"
 done
+
+# Language-model text: every line of the book's training paragraphs (no test or valid paragraph).
+python3 -m htr.bin.text_lines data/lm_extra/text --text local/text/moby_dick.txt.gz --text_part train \
+    --prefix lm --min_chars "${min_chars}" --max_chars "${max_chars}" --seed "${seed}"

@@ -107,22 +107,24 @@ def hand_bigram_arpa(path, token_list):
     return words, log10p
 
 
-def test_ngram_fusion_scores_as_the_math_says(espnet_tiny_loaded, tmp_path):
+@pytest.mark.parametrize("ctc_weight", [0.3, 1.0])  # joint CTC/attention, and CTC prefix search alone
+def test_ngram_fusion_scores_as_the_math_says(espnet_tiny_loaded, tmp_path, ctc_weight):
     model, _, expected, info = espnet_tiny_loaded
     words, log10p = hand_bigram_arpa(tmp_path / "bigram.arpa", model.token_list)
     scorer = NgramScorer(NgramLM.read_arpa(tmp_path / "bigram.arpa"), model.token_list, model.eos)
     utts = [u["uid"] for u in info["utterances"]][:4]
     feats = [torch.from_numpy(expected[f"{u}/feats"]) for u in utts]
     enc = model.encode(torch.nn.utils.rnn.pad_sequence(feats, batch_first=True), torch.tensor([len(f) for f in feats]))
-    plain = BeamSearch(model, beam_size=4, ctc_weight=0.3, nbest=3)(*enc)
-    fused = BeamSearch(model, beam_size=4, ctc_weight=0.3, nbest=3, ngram=scorer, ngram_weight=0.8)(*enc)
+    plain = BeamSearch(model, beam_size=4, ctc_weight=ctc_weight, nbest=3)(*enc)
+    fused = BeamSearch(model, beam_size=4, ctc_weight=ctc_weight, nbest=3, ngram=scorer, ngram_weight=0.8)(*enc)
     changed = False
     for hyps_plain, hyps in zip(plain, fused):
         for hyp in hyps:
             seq = [BOS] + [words[t] for t in hyp.yseq[1:]]
             ngram = sum(log10p(h, w) for h, w in zip(seq[:-1], seq[1:])) * math.log(10)
             assert hyp.scores["ngram"] == pytest.approx(ngram, abs=1e-4)
-            total = 0.7 * hyp.scores["decoder"] + 0.3 * hyp.scores["ctc"] + 0.8 * hyp.scores["ngram"]
+            total = ((1 - ctc_weight) * hyp.scores.get("decoder", 0.0) + ctc_weight * hyp.scores["ctc"]
+                     + 0.8 * hyp.scores["ngram"])
             assert hyp.score == pytest.approx(total, abs=1e-3)
         changed |= [h.yseq for h in hyps] != [h.yseq for h in hyps_plain]
     assert changed  # weight 0.8 on a random bigram must reorder some n-best list

@@ -13,6 +13,8 @@ import pytest
 import torch
 
 import htr
+import htr.lm
+import htr.model_loading
 from conftest import REPO
 
 DECODE = "decode_ocr_model_valid.acc.ave"  # <inference config name>_ocr_model_<model file>
@@ -152,3 +154,27 @@ def test_recipe_on_slurm_stand_ins_matches_local(straight_run, tmp_path):
     assert any("--array=1-2" in c and "ocr_inference" in c for c in calls)  # decoding: a 2-job array
     assert (exp_dir(recipe) / f"{DECODE}/test/text").read_text() == \
         (exp_dir(recipe_a) / f"{DECODE}/test/text").read_text()
+
+
+def test_lm_stages_decode_with_both_lms_and_pack_them(straight_run, tmp_path):
+    recipe_a, _ = straight_run
+    recipe = recipe_copy(tmp_path)
+    for d in ("data", "dump", "exp"):
+        shutil.copytree(recipe_a / d, recipe / d, symlinks=True)
+    lm = ["--use_lm", "true", "--use_ngram", "true", "--ngram_num", 3, "--lm_train_text", "",
+          "--lm_args", "--max_epoch 2 --lm_conf unit=32"]
+    result = run_recipe(recipe, "--stage", 6, "--stop_stage", 9, *lm)
+    assert "LM perplexity:" in result.stdout
+    ppl = float((recipe / "exp/lm_train_lm_en_char/perplexity_test/ppl").read_text())
+    assert 1 < ppl < 80
+    arpa = recipe / "exp/ngram_3gram_char/3gram.arpa"
+    assert "\\3-grams:" in arpa.read_text()
+    run_recipe(recipe, "--stage", 12, *lm)
+    exp = exp_dir(recipe)
+    tag = "decode_lm_lm_train_lm_en_char_valid.loss.ave_ngram_3gram_ocr_model_valid.acc.ave"
+    assert len((exp / tag / "test" / "text").read_text().splitlines()) == 8
+    assert tag in (exp / "RESULTS.md").read_text()
+    packed = htr.model_loading.packed_lms(exp / "model.zip")
+    assert set(packed) == {"lm_train_config", "lm_file", "ngram_file"}
+    model, _ = htr.lm.load_lm(packed["lm_train_config"], packed["lm_file"])
+    assert model.vocab_size == len(htr.load_model(exp / "model.zip")[1]["token_list"])

@@ -17,7 +17,7 @@ import htr.lm
 import htr.model_loading
 from conftest import REPO
 
-DECODE = "decode_ocr_model_valid.acc.ave"  # <inference config name>_ocr_model_<model file>
+DECODE = "decode_ngram_5gram_ocr_model_valid.acc.ave"  # <config>_ngram_<n>gram_ocr_model_<model file>
 SMALL = ["--local_data_opts", "--num_train 60 --num_valid 8 --num_test 8 --nj 1",
          "--ocr_args", "--max_epoch 1 --batch_size 8 --num_workers 0", "--nj", "2", "--inference_nj", "2",
          "--inference_args", "--beam_size 2"]
@@ -90,8 +90,8 @@ def test_restart_from_next_stage_gives_same_result(straight_run, tmp_path):
     assert not (recipe_b / "exp" / "ocr_train_ocr_en_char").exists()
     run_recipe(recipe_b, "--stage", 11)
     a, b = exp_dir(recipe_a), exp_dir(recipe_b)
-    assert (a / "decode_ocr_model_valid.acc.ave/test/text").read_text() == \
-        (b / "decode_ocr_model_valid.acc.ave/test/text").read_text()
+    assert (a / "decode_ngram_5gram_ocr_model_valid.acc.ave/test/text").read_text() == \
+        (b / "decode_ngram_5gram_ocr_model_valid.acc.ave/test/text").read_text()
     wa = torch.load(a / "valid.acc.ave.pth", weights_only=True)
     wb = torch.load(b / "valid.acc.ave.pth", weights_only=True)
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -112,7 +112,7 @@ def test_failing_stage_names_its_log(straight_run, tmp_path):
 def test_download_model_decodes_with_a_packed_model(straight_run, tmp_path):
     recipe_a, _ = straight_run
     recipe = recipe_copy(tmp_path)
-    for d in ("data", "dump"):
+    for d in ("data", "dump", "exp/ngram_5gram_char"):  # the n-gram run.sh decodes with
         shutil.copytree(recipe_a / d, recipe / d, symlinks=True)
     url = (exp_dir(recipe_a) / "model.zip").as_uri()  # file:// URL
     env_cache = tmp_path / "cache"
@@ -121,10 +121,10 @@ def test_download_model_decodes_with_a_packed_model(straight_run, tmp_path):
         run_recipe(recipe, "--skip_data_prep", "true", "--skip_train", "true", "--download_model", url)
     finally:
         del os.environ["HTR_CACHE_DIR"]
-    (exp,) = [p for p in (recipe / "exp").iterdir() if p.is_dir() and p.name != "logs"]
-    assert (exp / "decode_ocr_model_valid.acc.ave/test/text").read_text() == \
-        (exp_dir(recipe_a) / "decode_ocr_model_valid.acc.ave/test/text").read_text()
-    assert re.search(r"\|\s*decode_ocr_model_valid.acc.ave/test", (exp / "RESULTS.md").read_text())
+    (exp,) = [p for p in (recipe / "exp").iterdir() if p.is_dir() and p.name not in ("logs", "ngram_5gram_char")]
+    assert (exp / "decode_ngram_5gram_ocr_model_valid.acc.ave/test/text").read_text() == \
+        (exp_dir(recipe_a) / "decode_ngram_5gram_ocr_model_valid.acc.ave/test/text").read_text()
+    assert re.search(r"\|\s*decode_ngram_5gram_ocr_model_valid.acc.ave/test", (exp / "RESULTS.md").read_text())
 
 
 def test_bpe_tokens_through_the_recipe(tmp_path):
@@ -140,7 +140,7 @@ def test_bpe_tokens_through_the_recipe(tmp_path):
 def test_recipe_on_slurm_stand_ins_matches_local(straight_run, tmp_path):
     recipe_a, _ = straight_run
     recipe = recipe_copy(tmp_path)
-    for d in ("data", "dump"):
+    for d in ("data", "dump", "exp/ngram_5gram_char"):
         shutil.copytree(recipe_a / d, recipe / d, symlinks=True)
     os.environ.update(cmd_backend="slurm", STANDIN_RECORD=str(tmp_path / "record"))
     os.environ["PATH"] = f"{REPO / 'tests' / 'standins'}:{os.environ['PATH']}"

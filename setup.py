@@ -24,6 +24,8 @@ setup(
     package_data={"htr": ["VERSION"]},
     python_requires=">=3.9",
     install_requires=requirements,
-    extras_require={"test": ["pytest>=7"]},
+    # pyarrow reads Hugging Face parquet datasets (no lighter reader exists); huggingface_hub
+    # fetches hub models (a local mirror works without it).
+    extras_require={"test": ["pytest>=7", "pyarrow"], "parquet": ["pyarrow"], "hub": ["huggingface_hub"]},
     entry_points={"console_scripts": console_scripts},
 )

@@ -47,7 +47,12 @@ def unpack_zip(zip_path, cache_dir=None):
         tmp = target.with_name(target.name + ".tmp")
         if tmp.exists():
             shutil.rmtree(tmp)
+        with zipfile.ZipFile(zip_path) as zf:
+            bad = zf.testzip()  # CRC of every member: a damaged download fails here
+        if bad is not None:
+            raise ValueError(f"{zip_path}: corrupt member {bad}")
         safe_extract(zip_path, tmp)
+        check_complete(tmp)
         (tmp / ".unpacked").touch()
         if target.exists():  # an interrupted earlier unpacking
             shutil.rmtree(target)
@@ -69,13 +74,47 @@ def download(url, cache_dir=None):
     return target
 
 
+HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def from_hub(repo_id, cache_dir=None):
+    """A Hugging Face hub model repo (ESPnet's layout: meta.yaml, exp/..., *.pth) -> a local dir.
+    $HTR_HUB_MIRROR/<owner>/<name> is used when it exists (a local mirror or stand-in of the hub);
+    otherwise huggingface_hub downloads the snapshot (pip install huggingface_hub)."""
+    mirror = os.environ.get("HTR_HUB_MIRROR")
+    if mirror and (Path(mirror) / repo_id).is_dir():
+        return Path(mirror) / repo_id
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise SystemExit(f"{repo_id}: downloading from the Hugging Face hub needs huggingface_hub "
+                         "(pip install huggingface_hub), or set HTR_HUB_MIRROR to a local copy") from None
+    return Path(snapshot_download(repo_id, cache_dir=str(Path(cache_dir or default_cache_dir()) / "hub")))
+
+
 def fetch(spec, cache_dir=None):
-    """A model zip, directory or URL -> a local path `locate` accepts."""
+    """A model zip, directory, http(s)/file URL or hub repo name -> a local path `locate` accepts."""
     if re.match(r"^(https?|file)://", spec):
         return download(spec, cache_dir)
     if Path(spec).exists():
         return Path(spec)
-    raise FileNotFoundError(f"{spec}: no such file or directory, and not an http(s):// or file:// URL")
+    if HUB_NAME.match(spec):
+        return from_hub(spec, cache_dir)
+    raise FileNotFoundError(f"{spec}: no such file or directory, not an http(s):// or file:// URL, "
+                            "not a hub repo name (owner/name)")
+
+
+def check_complete(root):
+    """Every file meta.yaml names must be there: a truncated download or unpacking fails here,
+    naming what is missing, instead of at decoding time."""
+    meta = Path(root) / "meta.yaml"
+    if not meta.exists():
+        return
+    info = yaml.safe_load(meta.read_text()) or {}
+    named = {**(info.get("files") or {}), **(info.get("yaml_files") or {})}
+    missing = [f"{k}: {v}" for k, v in named.items() if not (Path(root) / v).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{root}: incomplete model, missing {'; '.join(missing)}")
 
 
 def resolve_in_root(path, root):

@@ -37,6 +37,18 @@ def rewrite_paths(value, names):
     return value
 
 
+def model_card(train_config, files):
+    """README.md of a pack: what it is, how to use it, and RESULTS.md when packed."""
+    config = yaml.safe_load(Path(train_config).read_text())
+    results = next((Path(p).read_text() for p in files if Path(p).name == "RESULTS.md"), "")
+    return (f"# {Path(train_config).parent.name}\n\n"
+            f"An htr {htr.__version__} model: {config.get('encoder')} encoder, {config.get('decoder')} decoder, "
+            f"{len(config.get('token_list') or [])} {config.get('token_type', 'char')} tokens, features of height "
+            f"{config.get('input_size')}. ESPnet's pack layout (meta.yaml), so ESPnet can load it too.\n\n"
+            "```python\nimport htr\nmodel, config = htr.load_model(\"model.zip\")\n```\n\n"
+            "or `htr recognize line.png --model model.zip`.\n\n" + results)
+
+
 def pack(train_config, model_file, outpath, options=(), lm_train_config=None, lm_file=None, ngram_file=None):
     """Write the zip; return the list of names in it. A neural LM (config + weights) and an
     n-gram ARPA file are recorded in meta.yaml as ESPnet does (lm_train_config, lm_file)."""
@@ -62,6 +74,8 @@ def pack(train_config, model_file, outpath, options=(), lm_train_config=None, lm
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("meta.yaml", yaml.safe_dump(meta, sort_keys=True))
+            if "README.md" not in files.values():
+                zf.writestr("README.md", model_card(train_config, files))
             for path, name in files.items():
                 if name in configs:  # configs name packed files by their place in the zip
                     config = yaml.safe_load(Path(path).read_text())
@@ -72,4 +86,4 @@ def pack(train_config, model_file, outpath, options=(), lm_train_config=None, lm
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return ["meta.yaml", *files.values()]
+    return ["meta.yaml", "README.md", *[n for n in files.values() if n != "README.md"]]

@@ -1,5 +1,6 @@
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,8 +26,6 @@ def sclite_path():
 
 def run_tool(module, *args, cwd=None, check=True):
     """Run `python -m htr.bin.<module>` as a real process."""
-    import subprocess
-
     proc = subprocess.run([sys.executable, "-m", f"htr.bin.{module}", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd)
     if check and proc.returncode != 0:
@@ -112,3 +111,22 @@ class TrainData:
 @pytest.fixture(scope="session")
 def train_data(tmp_path_factory):
     return TrainData(tmp_path_factory.mktemp("train_data"))
+
+
+def copy_recipe(root, corpus):
+    """A recipe laid out as in the repo (corpus dir beside TEMPLATE), its outputs kept out of the repo."""
+    (root / "egs2").mkdir(parents=True)
+    os.symlink(REPO / "egs2" / "TEMPLATE", root / "egs2" / "TEMPLATE")
+    shutil.copytree(REPO / "egs2" / corpus, root / "egs2" / corpus, symlinks=True,
+                    ignore=shutil.ignore_patterns("data", "dump", "exp"))
+    return root / "egs2" / corpus / "ocr1"
+
+
+def run_recipe_script(recipe, *args, check=True, env=None):
+    """./run.sh ARGS in `recipe` with this Python first on PATH; fails with the output's tail."""
+    env = dict(env or os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    r = subprocess.run(["./run.sh", *map(str, args)], cwd=recipe, env=env, capture_output=True, text=True,
+                       timeout=900)
+    if check:
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r

@@ -5,9 +5,6 @@ through --download_model."""
 import os
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +12,7 @@ import torch
 import htr
 import htr.lm
 import htr.model_loading
-from conftest import REPO
+from conftest import REPO, copy_recipe, run_recipe_script
 
 DECODE = "decode_ngram_5gram_ocr_model_valid.acc.ave"  # <config>_ngram_<n>gram_ocr_model_<model file>
 SMALL = ["--local_data_opts", "--num_train 60 --num_valid 8 --num_test 8 --nj 1",
@@ -24,21 +21,11 @@ SMALL = ["--local_data_opts", "--num_train 60 --num_valid 8 --num_test 8 --nj 1"
 
 
 def recipe_copy(root):
-    """The recipe laid out as in the repo (corpus dir beside TEMPLATE), outputs kept out of the repo."""
-    (root / "egs2").mkdir(parents=True)
-    os.symlink(REPO / "egs2" / "TEMPLATE", root / "egs2" / "TEMPLATE")
-    shutil.copytree(REPO / "egs2" / "handfonts", root / "egs2" / "handfonts", symlinks=True,
-                    ignore=shutil.ignore_patterns("data", "dump", "exp"))
-    return root / "egs2" / "handfonts" / "ocr1"
+    return copy_recipe(root, "handfonts")
 
 
 def run_recipe(recipe, *args, check=True):
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", OMP_NUM_THREADS="1")
-    r = subprocess.run(["./run.sh", *SMALL, *map(str, args)], cwd=recipe, env=env, capture_output=True, text=True,
-                       timeout=900)
-    if check:
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return r
+    return run_recipe_script(recipe, *SMALL, *args, check=check)
 
 
 def exp_dir(recipe):

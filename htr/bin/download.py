@@ -4,8 +4,10 @@ ocr.sh's decoding and scoring stages run on it (`./run.sh --skip_train true --do
     python -m htr.bin.download model.zip --output_dir exp/my_model
     python -m htr.bin.download https://example.org/model.zip --output_dir exp/my_model
 
-MODEL is a zip file, an unpacked pack directory, or an http(s):// or file:// URL of a zip
-(downloaded once into $HTR_CACHE_DIR). The unpacked config's paths (stats, token list, BPE model)
+MODEL is a zip file, an unpacked pack directory, an http(s):// or file:// URL of a zip
+(downloaded once into $HTR_CACHE_DIR), or a Hugging Face hub repo in ESPnet's layout
+(`espnet/iam_handwriting_ocr`; through huggingface_hub, or $HTR_HUB_MIRROR/<owner>/<name> when that
+exists). Every file meta.yaml names is checked to be there. The unpacked config's paths (stats, token list, BPE model)
 are made absolute in <output_dir>/config.yaml and <output_dir>/<model_name> links to the weights.
 """
 import argparse
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from htr.model_loading import fetch, load_config, locate
+from htr.model_loading import check_complete, fetch, load_config, locate
 
 
 def main(argv=None):
@@ -25,7 +27,11 @@ def main(argv=None):
     p.add_argument("--model_name", default="valid.acc.ave.pth", help="name of the weights link in output_dir")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    root, config_file, model_file = locate(fetch(args.model))
+    try:
+        root, config_file, model_file = locate(fetch(args.model))
+        check_complete(root)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"htr download: {e}") from None
     config = load_config(config_file, root)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)

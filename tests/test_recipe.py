@@ -165,3 +165,13 @@ def test_lm_stages_decode_with_both_lms_and_pack_them(straight_run, tmp_path):
     assert set(packed) == {"lm_train_config", "lm_file", "ngram_file"}
     model, _ = htr.lm.load_lm(packed["lm_train_config"], packed["lm_file"])
     assert model.vocab_size == len(htr.load_model(exp / "model.zip")[1]["token_list"])
+
+
+def test_decoding_without_the_lm_it_needs_says_so(straight_run, tmp_path):
+    recipe_a, _ = straight_run
+    recipe = recipe_copy(tmp_path)
+    for d in ("data", "dump", exp_dir(recipe_a).relative_to(recipe_a)):
+        shutil.copytree(recipe_a / d, recipe / d, symlinks=True)
+    r = run_recipe(recipe, "--stage", 12, "--stop_stage", 12, check=False)  # run.sh decodes with the 5-gram
+    assert r.returncode != 0
+    assert "exp/ngram_5gram_char/5gram.arpa not found: run the LM stages 6-9 first" in r.stdout

@@ -302,6 +302,9 @@ lm_inference_opts() {
 }
 
 if run_stage 12; then
+    for f in $(lm_inference_opts | tr ' ' '\n' | grep -v '^--'); do
+        [ -f "${f}" ] || { log "Stage 12: ${f} not found: run the LM stages 6-9 first (or --use_lm/--use_ngram false)"; exit 1; }
+    done
     if "${gpu_inference}"; then _cmd=${cuda_cmd}; _ngpu=1; else _cmd=${decode_cmd}; _ngpu=0; fi
     for dset in ${test_sets}; do
         _dir=${ocr_exp}/${inference_tag}/${dset}

@@ -33,7 +33,8 @@ def token_accuracy(logits, target, ignore_id=IGNORE_ID):
 class OCRModel(nn.Module):
     def __init__(self, vocab_size, token_list, normalize, encoder, decoder, ctc, ctc_weight=0.5,
                  lsm_weight=0.0, length_normalized_loss=False, ignore_id=IGNORE_ID, report_cer=True,
-                 report_wer=True, sym_space="<space>", sym_blank="<blank>", **unused):
+                 report_wer=True, sym_space="<space>", sym_blank="<blank>", shortcut_ctc_weight=0.0,
+                 shortcut_ctc=None, **unused):
         super().__init__()
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
@@ -47,6 +48,9 @@ class OCRModel(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
         self.ctc = ctc
+        # Retsinas et al.'s CTC shortcut: a second CTC head on the CNN features of a CRNN-type
+        # encoder, added to the loss with its own weight (training aid; decoding ignores it).
+        self.shortcut_ctc_weight, self.shortcut_ctc = shortcut_ctc_weight, shortcut_ctc
         self.criterion_att = LabelSmoothingLoss(vocab_size, ignore_id, lsm_weight, length_normalized_loss)
         self.report_cer, self.report_wer = report_cer, report_wer
         self.error_calculator = ErrorCalculator(self.token_list, sym_space, sym_blank)
@@ -84,6 +88,10 @@ class OCRModel(nn.Module):
             loss = loss_att
         else:
             loss = self.ctc_weight * loss_ctc + (1 - self.ctc_weight) * loss_att
+        if self.shortcut_ctc is not None:
+            loss_shortcut = self.shortcut_ctc(self.encoder.shortcut, enc_lens, text, text_lengths)
+            stats["loss_shortcut"] = loss_shortcut.detach()
+            loss = loss + self.shortcut_ctc_weight * loss_shortcut
         stats["loss"] = loss.detach()
         return loss, stats
 

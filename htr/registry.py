@@ -12,12 +12,14 @@ import torch
 from htr.model import OCRModel
 from htr.nets.conformer import ConformerEncoder
 from htr.nets.ctc import CTC
+from htr.nets.image_encoders import crnn, crnn_lite, flor, resnet
 from htr.nets.normalize import GlobalMVN, UtteranceMVN
 from htr.nets.transformer_decoder import TransformerDecoder
 from htr.nets.transformer_encoder import TransformerEncoder
 from htr.text.tokenizer import read_token_list
 
-ENCODERS = {"conformer": ConformerEncoder, "transformer": TransformerEncoder}
+ENCODERS = {"conformer": ConformerEncoder, "transformer": TransformerEncoder,
+            "crnn": crnn, "flor": flor, "crnn_lite": crnn_lite, "resnet": resnet}
 DECODERS = {"transformer": TransformerDecoder}
 NORMALIZERS = {"global_mvn": GlobalMVN, "utterance_mvn": UtteranceMVN}
 MODELS = {"espnet": OCRModel, "htr": OCRModel}
@@ -50,12 +52,23 @@ def build_model(config):
 
     encoder = choose(ENCODERS, config.get("encoder", "conformer"), "encoder")(
         input_size, **(config.get("encoder_conf") or {}))
-    decoder = choose(DECODERS, config.get("decoder", "transformer"), "decoder")(
-        vocab_size, encoder.output_size(), **(config.get("decoder_conf") or {}))
-    ctc = CTC(vocab_size, encoder.output_size(), **(config.get("ctc_conf") or {}))
     model_conf = dict(config.get("model_conf") or {})
+    decoder = None
+    if config.get("decoder", "transformer") in (None, "none"):  # a CTC model (crnn, flor, crnn_lite)
+        if model_conf.get("ctc_weight", 0.5) != 1.0:
+            raise ValueError("decoder: none needs model_conf ctc_weight: 1.0 (a CTC-only model)")
+    else:
+        decoder = choose(DECODERS, config.get("decoder", "transformer"), "decoder")(
+            vocab_size, encoder.output_size(), **(config.get("decoder_conf") or {}))
+    ctc = CTC(vocab_size, encoder.output_size(), **(config.get("ctc_conf") or {}))
+    if model_conf.get("shortcut_ctc_weight", 0.0) > 0.0:
+        if not hasattr(encoder, "shortcut_size"):
+            raise ValueError(f"model_conf shortcut_ctc_weight needs a CNN encoder (crnn, flor, crnn_lite), "
+                             f"not {config.get('encoder')}")
+        model_conf["shortcut_ctc"] = CTC(vocab_size, encoder.shortcut_size())
     known = {"ctc_weight", "lsm_weight", "length_normalized_loss", "ignore_id", "report_cer", "report_wer",
-             "sym_space", "sym_blank", "extract_feats_in_collect_stats", "interctc_weight"}
+             "sym_space", "sym_blank", "extract_feats_in_collect_stats", "interctc_weight", "shortcut_ctc_weight",
+             "shortcut_ctc"}
     for key in sorted(set(model_conf) - known):
         logging.warning("model_conf.%s is not used by htr; ignored", key)
     if model_conf.get("interctc_weight", 0.0) != 0.0:
@@ -65,8 +78,9 @@ def build_model(config):
 
 
 def initialize(model, init="xavier_uniform"):
-    """ESPnet's `init`: weights of dim > 1 by the named scheme, biases zero; embeddings and norms
-    keep torch's own initialisation."""
+    """ESPnet's `init`: weights of dim > 1 by the named scheme, biases zero; embeddings, norms and
+    PReLU slopes keep torch's own initialisation, and a module's `espnet_initialization_fn` (e.g.
+    the spatial transformer's identity warp) runs last."""
     schemes = {"xavier_uniform": torch.nn.init.xavier_uniform_, "xavier_normal": torch.nn.init.xavier_normal_,
                "kaiming_uniform": lambda w: torch.nn.init.kaiming_uniform_(w, nonlinearity="relu"),
                "kaiming_normal": lambda w: torch.nn.init.kaiming_normal_(w, nonlinearity="relu")}
@@ -79,6 +93,10 @@ def initialize(model, init="xavier_uniform"):
         else:
             param.data.zero_()
     for module in model.modules():
-        if isinstance(module, (torch.nn.Embedding, torch.nn.LayerNorm, torch.nn.BatchNorm1d)):
+        if isinstance(module, (torch.nn.Embedding, torch.nn.LayerNorm, torch.nn.BatchNorm1d, torch.nn.BatchNorm2d,
+                               torch.nn.PReLU)):
             module.reset_parameters()
+    for module in model.modules():
+        if hasattr(module, "espnet_initialization_fn"):
+            module.espnet_initialization_fn()
     return model

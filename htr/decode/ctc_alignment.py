@@ -69,9 +69,7 @@ def align(logp, tokens, blank=0):
     return out
 
 
-def input_span(embed, first, last):
+def input_span(encoder, first, last):
     """Encoder frames [first, last] -> the input (feature) frames they are computed from."""
-    stride = 1
-    for _, s in getattr(embed, "layers", []):
-        stride *= s
-    return first * stride, last * stride + embed.min_length() - 1  # min_length: one frame's receptive field
+    stride = encoder.stride()
+    return first * stride, last * stride + encoder.min_length() - 1  # min_length: one frame's receptive field

@@ -23,9 +23,13 @@ class Recognizer:
         self.device = torch.device(device)
         self.tokenizer = build_tokenizer(config.get("token_type", "char"), model.token_list, config.get("bpemodel"))
         self.greedy_ctc = greedy_ctc
+        if model.decoder is None:  # a CTC model: CTC prefix beam search (with any LMs)
+            ctc_weight = 1.0
+        elif model.ctc_weight == 0.0:  # an attention-only model (img2seq): its CTC head was never trained
+            ctc_weight = 0.0
         self.search = BeamSearch(model, beam_size, ctc_weight, lm, lm_weight, penalty, nbest, maxlenratio,
                                  minlenratio, ngram=ngram, ngram_weight=ngram_weight)
-        self.min_frames = model.encoder.embed.min_length()
+        self.min_frames = model.encoder.min_length()
 
     @classmethod
     def from_pretrained(cls, path, device="cpu", **search_options):
@@ -79,9 +83,9 @@ class Recognizer:
     def positions(self, logp, token_int, n_frames):
         """Where each output token sits: [(first_feature_frame, last_feature_frame, confidence)]."""
         spans = ctc_alignment.align(logp, [t for t in token_int if t != self.model.eos])
-        embed = self.model.encoder.embed
+        encoder = self.model.encoder
         out = []
         for first, last, conf in spans:
-            start, end = ctc_alignment.input_span(embed, first, last)
+            start, end = ctc_alignment.input_span(encoder, first, last)
             out.append((start, min(end, n_frames - 1), conf))
         return out

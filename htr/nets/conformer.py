@@ -107,6 +107,14 @@ class ConformerEncoder(nn.Module):
     def output_size(self):
         return self._output_size
 
+    def min_length(self):
+        """Shortest input (frames) that gives one output frame."""
+        return self.embed.min_length()
+
+    def stride(self):
+        """Input frames per output frame."""
+        return self.embed.stride()
+
     def forward(self, xs, ilens):
         """xs (B, T, F), ilens (B,) -> (B, T', d), olens (B,)."""
         xs, pos_emb, mask = embed_inputs(self.embed, xs, ilens)

@@ -1,5 +1,6 @@
 """Input layers that turn (B, T, F) features into (B, T', d) frames, with their masks.
 
+cnn (T/4): a ResNet front end (htr's, for image lines).
 conv2d (T/4), conv2d2 (T/2), conv2d6 (T/6), conv2d8 (T/8): ESPnet's Conv2dSubsampling family,
 state-dict names `conv.{0,2,4}` and `out.0`. The conv output (B, C, T', F') is read as
 (B, T', C·F'). Each valid output frame only sees valid input frames, so output masks computed
@@ -47,6 +48,12 @@ class Conv2dSubsampling(nn.Module):
             length = (length - 1) * stride + kernel
         return length
 
+    def stride(self):
+        factor = 1
+        for _, stride in self.layers:
+            factor *= stride
+        return factor
+
     def forward(self, x, mask):
         x = self.conv(x.unsqueeze(1))
         b, c, t, f = x.shape
@@ -70,8 +77,36 @@ class LinearInput(nn.Sequential):
     def min_length(self):
         return 1
 
+    def stride(self):
+        return 1
+
     def forward(self, x, mask):
         return super().forward(x), mask
+
+
+class CNNInput(nn.Module):
+    """A ResNet front end for the conformer (`input_layer: cnn`): conv 3x3 + residual blocks with
+    two 2x2 max-poolings (width / 4, like conv2d), flattened over height, projected to d."""
+
+    def __init__(self, idim, odim, pos_enc, channels=(32, 64)):
+        super().__init__()
+        from htr.nets.image_cnn import ImageEncoder, ResBlock
+
+        cnn = nn.Sequential(nn.Conv2d(1, channels[0], 3, padding=1, bias=False), nn.BatchNorm2d(channels[0]),
+                            nn.ReLU(), ResBlock(channels[0], channels[0]), nn.MaxPool2d(2),
+                            ResBlock(channels[0], channels[1]), nn.MaxPool2d(2))
+        self.image = ImageEncoder(idim, cnn, channels[1], odim, proj_relu=False)
+        self.pos_enc = pos_enc
+
+    def min_length(self):
+        return self.image.min_length()
+
+    def stride(self):
+        return self.image.stride()
+
+    def forward(self, x, mask):
+        y, lengths = self.image(x, mask[:, 0, :].sum(-1))
+        return self.pos_enc(y), make_non_pad_mask(lengths, y.size(1))[:, None, :]
 
 
 def build_input_layer(name, idim, odim, dropout_rate, pos_enc, relu_after_linear=False):
@@ -79,7 +114,9 @@ def build_input_layer(name, idim, odim, dropout_rate, pos_enc, relu_after_linear
         return Conv2dSubsampling(idim, odim, pos_enc, CONV2D_SPECS[name])
     if name == "linear":
         return LinearInput(idim, odim, dropout_rate, pos_enc, relu_after_linear)
-    raise ValueError(f"unknown input_layer {name!r}; choose from {sorted(CONV2D_SPECS) + ['linear']}")
+    if name == "cnn":
+        return CNNInput(idim, odim, pos_enc)
+    raise ValueError(f"unknown input_layer {name!r}; choose from {sorted(CONV2D_SPECS) + ['cnn', 'linear']}")
 
 
 def embed_inputs(embed, xs, ilens):

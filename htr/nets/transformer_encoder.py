@@ -46,6 +46,14 @@ class TransformerEncoder(nn.Module):
     def output_size(self):
         return self._output_size
 
+    def min_length(self):
+        """Shortest input (frames) that gives one output frame."""
+        return self.embed.min_length()
+
+    def stride(self):
+        """Input frames per output frame."""
+        return self.embed.stride()
+
     def forward(self, xs, ilens):
         xs, _, mask = embed_inputs(self.embed, xs, ilens)
         for layer in self.encoders:

@@ -57,7 +57,7 @@ class OCRTask:
 
     def load_data(self, args, model):
         tokenizer = build_tokenizer(args.token_type, model.token_list, args.bpemodel)
-        keep = UtteranceFilter(model.encoder.embed.min_length(), args.max_input_length, args.max_text_length)
+        keep = UtteranceFilter(model.encoder.min_length(), args.max_input_length, args.max_text_length)
         train = load_split(args.train_data_path_and_name_and_type, args.train_shape_file, tokenizer, keep, "train")
         valid = load_split(args.valid_data_path_and_name_and_type, args.valid_shape_file, tokenizer, keep, "valid")
         return train, valid

@@ -1,0 +1,161 @@
+"""Building blocks of the 2-D image encoders (crnn, flor, crnn_lite, resnet) and the encoder that
+runs them over a batch of line images.
+
+Features arrive as (B, T, F): T image columns (frames) of F pixel rows. The encoder sees them as
+images (B, 1, F, T). Blocks never change the width; width is reduced only by the top-level
+strided convolutions and poolings of the CNN, so output lengths follow from each utterance's own
+width by the usual (L + 2p - k) // s + 1 and batched lengths equal single ones.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from htr.nets.mask import make_non_pad_mask
+
+
+class ResBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN plus the input (1x1 conv when channels change), ReLU."""
+
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                                  nn.ReLU(), nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(c_out))
+        self.skip = nn.Identity() if c_in == c_out else nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False),
+                                                                      nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + self.skip(x))
+
+
+class GatedConv(nn.Module):
+    """Flor's full gated convolution (after Bluche): h = conv_a(x) * sigmoid(conv_g(x))."""
+
+    def __init__(self, channels, kernel=3):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 2 * channels, kernel, padding=kernel // 2)
+
+    def forward(self, x):
+        a, g = self.conv(x).chunk(2, dim=1)
+        return a * torch.sigmoid(g)
+
+
+class SeparableConv(nn.Sequential):
+    """Depthwise 3x3 then pointwise 1x1, each with BatchNorm and ReLU (MobileNet's block)."""
+
+    def __init__(self, c_in, c_out):
+        super().__init__(nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False), nn.BatchNorm2d(c_in),
+                         nn.ReLU(), nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+class SpatialTransformer(nn.Module):
+    """Predicts an affine warp of the whole line (slant, slope, scale, shift) from a small view of
+    it and resamples the image; starts as the identity."""
+
+    def __init__(self, channels=8):
+        super().__init__()
+        self.view = nn.AdaptiveAvgPool2d((16, 64))
+        self.local = nn.Sequential(nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                   nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                   nn.Flatten(), nn.Linear(channels * 4 * 16, 32), nn.ReLU(), nn.Linear(32, 6))
+        self.espnet_initialization_fn()
+
+    def espnet_initialization_fn(self):
+        """The identity warp (also after the model-wide `init`)."""
+        nn.init.zeros_(self.local[-1].weight)
+        with torch.no_grad():
+            self.local[-1].bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
+
+    def forward(self, image):
+        theta = self.local(self.view(image)).view(-1, 2, 3)
+        grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+        return F.grid_sample(image, grid, align_corners=False, padding_mode="zeros")
+
+
+def width_out(module, length):
+    """Output width of a top-level module for an input width (tensor or int)."""
+    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
+        k, s, p = pair(module.kernel_size)[1], pair(module.stride)[1], pair(module.padding)[1]
+        d = pair(getattr(module, "dilation", 1))[1]
+        return (length + 2 * p - d * (k - 1) - 1) // s + 1
+    return length
+
+
+class ImageEncoder(nn.Module):
+    """CNN over the line image -> one vector per remaining column (C x H' flattened, projected to
+    `proj_units`) -> optional bidirectional RNN. Optional spatial transformer in front.
+    `shortcut` holds the projected CNN features of the last forward (for a CTC shortcut head)."""
+
+    def __init__(self, input_size, cnn, cnn_channels, proj_units, rnn_type=None, rnn_units=256, rnn_layers=0,
+                 dropout_rate=0.0, stn=None, pos_enc=False, proj_relu=True):
+        super().__init__()
+        self.stn = stn
+        self.cnn = cnn
+        with torch.no_grad():  # the height the CNN leaves, for the projection
+            height = self.cnn(torch.zeros(1, 1, input_size, 64)).shape[2]
+        # No ReLU before a LayerNorm (the conformer front end): an all-zero row would give LayerNorm
+        # (eps 1e-12) a zero variance and the backward pass NaNs.
+        self.proj = nn.Sequential(nn.Linear(cnn_channels * height, proj_units),
+                                  nn.ReLU() if proj_relu else nn.Identity(), nn.Dropout(dropout_rate))
+        self.pos_enc = pos_enc
+        self.rnn = None
+        self._output_size = proj_units
+        if rnn_layers > 0:
+            rnn_class = {"lstm": nn.LSTM, "gru": nn.GRU}[rnn_type]
+            self.rnn = rnn_class(proj_units, rnn_units, rnn_layers, batch_first=True, bidirectional=True,
+                                 dropout=dropout_rate if rnn_layers > 1 else 0.0)
+            self._output_size = 2 * rnn_units
+        self.shortcut = None
+
+    def output_size(self):
+        return self._output_size
+
+    def shortcut_size(self):
+        return self.proj[0].out_features
+
+    def out_lengths(self, lengths):
+        for module in self.cnn:
+            lengths = width_out(module, lengths)
+        return lengths
+
+    def min_length(self):
+        return next(n for n in range(1, 4096) if self.out_lengths(n) >= 1)
+
+    def stride(self):
+        return max(1, round(1000 / self.out_lengths(1000)))
+
+    def forward(self, xs, ilens):
+        from htr.nets.subsampling import TooShortError
+
+        if int(ilens.min()) < self.min_length():
+            raise TooShortError(f"input of {int(ilens.min())} frames is shorter than the {self.min_length()} "
+                                "the CNN needs")
+        xs = xs * make_non_pad_mask(ilens, xs.size(1))[:, :, None].to(xs.dtype)  # padding is blank paper
+        image = xs.transpose(1, 2).unsqueeze(1)  # (B, 1, height, width)
+        if self.stn is not None:
+            image = self.stn(image)
+        y = self.cnn(image)
+        b, c, h, w = y.shape
+        olens = self.out_lengths(ilens).clamp(max=w)
+        y = self.proj(y.permute(0, 3, 1, 2).reshape(b, w, c * h))
+        self.shortcut = y
+        if self.pos_enc:
+            y = y + sinusoid(w, y.size(-1), y.device, y.dtype)
+        if self.rnn is not None:
+            packed = nn.utils.rnn.pack_padded_sequence(y, olens.cpu(), batch_first=True, enforce_sorted=False)
+            y, _ = self.rnn(packed)
+            y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=w)
+        return y, olens
+
+
+def sinusoid(length, dim, device, dtype):
+    """The transformer's absolute positional encoding, (length, dim)."""
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    div = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(length, dim, device=device)
+    pe[:, 0::2] = torch.sin(pos * div)
+    pe[:, 1::2] = torch.cos(pos * div)[:, : dim // 2]
+    return pe.to(dtype)

@@ -6,7 +6,6 @@ paragraph belongs to exactly one part (train/valid/test), so no test line's text
 """
 import gzip
 import random
-import re
 from pathlib import Path
 
 REPLACEMENTS = {"\u2014": " - ", "\u2013": " - ", "\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}

@@ -137,10 +137,12 @@ def load_split(triples, shape_files, tokenizer, utterance_filter, what):
 class OCRDataset(torch.utils.data.Dataset):
     """dataset[utt] -> {"utt", "feats" (T, D) float32, "text" (L,) int64}, or {"utt", "error"}."""
 
-    def __init__(self, feats_scp, text, tokenizer):
+    def __init__(self, feats_scp, text, tokenizer, augment=None):
         self.feats_scp = feats_scp
         self.text = text
         self.tokenizer = tokenizer
+        self.augment = augment  # htr.data.augment.Augmenter for training data, else None
+        self.epoch = 1          # set by the trainer: augmentation draws depend on (seed, epoch, utt)
         self.loader = None  # opened lazily, once per worker process
 
     def __getitem__(self, utt):
@@ -150,6 +152,8 @@ class OCRDataset(torch.utils.data.Dataset):
             feats = np.array(self.loader[utt], dtype=np.float32)  # a writable copy
         except Exception as e:  # noqa: BLE001 - any unreadable entry is skipped and counted
             return {"utt": utt, "error": f"{type(e).__name__}: {e}"}
+        if self.augment is not None:
+            feats = self.augment(feats, utt, self.epoch)
         return {"utt": utt, "feats": feats, "text": np.asarray(self.tokenizer.encode(self.text[utt]), dtype=np.int64)}
 
     def __len__(self):

@@ -155,6 +155,8 @@ def get_parser(task="ocr"):
     g.add_argument("--token_list", type=str_or_none, default=None)
     g.add_argument("--token_type", default="char", choices=["char", "word", "bpe"])
     g.add_argument("--bpemodel", type=str_or_none, default=None)
+    g.add_argument("--augmentation_conf", action=MergeDict, default={},
+                   help="on-the-fly augmentation of training lines (htr/data/augment.py); empty: off")
 
     g = p.add_argument_group("optimization")
     g.add_argument("--optim", default="adam", choices=["adam", "adamw", "sgd"])

@@ -9,12 +9,13 @@ import math
 import kaldiio
 import torch
 
+from htr.data.augment import Augmenter
 from htr.lm import build_lm
 from htr.registry import build_model
 from htr.text.tokenizer import build_tokenizer, read_token_list
-from htr.train.dataset import (UtteranceFilter, collate, collate_text, load_split, load_text_split,
+from htr.train.dataset import (OCRDataset, UtteranceFilter, collate, collate_text, load_split, load_text_split,
                                sources_from_triples)
-from htr.utils.plot import heatmap
+from htr.utils.plot import heatmap, image_sheet
 
 OCR_MODEL_KEYS = ("input_size", "token_list", "token_type", "bpemodel", "init", "model", "model_conf", "frontend",
                   "frontend_conf", "specaug", "specaug_conf", "normalize", "normalize_conf", "encoder",
@@ -59,6 +60,8 @@ class OCRTask:
         tokenizer = build_tokenizer(args.token_type, model.token_list, args.bpemodel)
         keep = UtteranceFilter(model.encoder.min_length(), args.max_input_length, args.max_text_length)
         train = load_split(args.train_data_path_and_name_and_type, args.train_shape_file, tokenizer, keep, "train")
+        if args.augmentation_conf:
+            train[0].augment = Augmenter(args.augmentation_conf, args.seed)
         valid = load_split(args.valid_data_path_and_name_and_type, args.valid_shape_file, tokenizer, keep, "valid")
         return train, valid
 
@@ -70,6 +73,19 @@ class OCRTask:
 
     def finish_stats(self, means):
         return means
+
+    def on_start(self, trainer):
+        """A picture of augmented training lines: each line, then three augmented draws of it."""
+        dataset = trainer.train_set
+        if dataset.augment is None or not trainer.args.use_matplotlib:
+            return
+        plain, rows = OCRDataset(dataset.feats_scp, dataset.text, dataset.tokenizer), []
+        for utt in sorted(dataset.text)[:4]:
+            item = plain[utt]
+            if "feats" in item:
+                rows += [item["feats"]] + [dataset.augment(item["feats"], utt, epoch) for epoch in (1, 2, 3)]
+        if rows:
+            image_sheet(trainer.out / "images" / "augmentation.png", rows)
 
     @torch.no_grad()
     def plot(self, trainer, epoch):
@@ -130,6 +146,9 @@ class LMTask:
 
     def find_unused_parameters(self, model):
         return False
+
+    def on_start(self, trainer):
+        pass
 
     def finish_stats(self, means):
         """Perplexity of the epoch: exp of the mean per-token loss (batch means weighted by lines)."""

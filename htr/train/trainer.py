@@ -138,6 +138,7 @@ class Trainer:
         if info.is_main:
             clean_temp_files(self.out)
             write_config(args, self.config, self.out / "config.yaml")
+            self.task.on_start(self)
             if args.use_tensorboard:
                 from torch.utils.tensorboard import SummaryWriter  # slow import; only when used
                 self.tensorboard = SummaryWriter(str(self.out / "tensorboard"))
@@ -213,6 +214,7 @@ class Trainer:
         args, info = self.args, self.info
         self.ddp.train()
         batches = epoch_order(self.train_batches, args.seed, epoch)
+        self.train_set.epoch = epoch  # augmentation draws per epoch (the loader copies the dataset)
         log_interval = args.log_interval or max(1, len(batches) // 20)
         acc, seen, start = Accumulator(), 0, time.monotonic()
         params = [p for p in self.model.parameters() if p.requires_grad]

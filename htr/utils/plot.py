@@ -1,4 +1,6 @@
 """PNG plots drawn with Pillow (no plotting library needed): per-epoch curves and attention maps."""
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -66,3 +68,14 @@ def heatmap(path, matrix, title="", scale=4):
     img.paste(body, (0, 20))
     ImageDraw.Draw(img).text((2, 4), title, fill=0)
     img.save(path)
+
+
+def image_sheet(path, matrices):
+    """Feature matrices (frames x height, 0-255) drawn one under the other as a grey image."""
+    height = max(m.shape[1] for m in matrices)
+    width = max(m.shape[0] for m in matrices)
+    sheet = np.full((height * len(matrices), width), 255, dtype=np.uint8)
+    for i, m in enumerate(matrices):
+        sheet[i * height:i * height + m.shape[1], :m.shape[0]] = np.clip(m.T, 0, 255).astype(np.uint8)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(path)

@@ -18,7 +18,8 @@ import yaml
 from htr.registry import build_model
 
 # In an experiment dir, the first of these that exists is the model (ESPnet's naming).
-MODEL_FILE_PREFERENCE = ("valid.acc.ave.pth", "valid.acc.best.pth", "valid.loss.ave.pth", "latest.pth")
+MODEL_FILE_PREFERENCE = ("valid.acc.ave.pth", "valid.acc.best.pth", "valid.cer_ctc.ave.pth", "valid.loss.ave.pth",
+                         "latest.pth")
 
 
 def default_cache_dir():

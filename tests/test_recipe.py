@@ -175,3 +175,14 @@ def test_decoding_without_the_lm_it_needs_says_so(straight_run, tmp_path):
     r = run_recipe(recipe, "--stage", 12, "--stop_stage", 12, check=False)  # run.sh decodes with the 5-gram
     assert r.returncode != 0
     assert "exp/ngram_5gram_char/5gram.arpa not found: run the LM stages 6-9 first" in r.stdout
+
+
+def test_a_ctc_model_through_the_recipe(tmp_path):
+    """A CRNN (decoder: none) trains, decodes with the average it wrote (valid.cer_ctc) and packs."""
+    recipe = recipe_copy(tmp_path)
+    result = run_recipe(recipe, "--ocr_config", "conf/tuning/train_ocr_crnn.yaml", "--use_ngram", "false")
+    assert "decoding with valid.cer_ctc.ave.pth" in result.stdout
+    exp = recipe / "exp" / "ocr_train_ocr_crnn_en_char"
+    assert "decode_ocr_model_valid.cer_ctc.ave/test" in (exp / "RESULTS.md").read_text()
+    model, config = htr.load_model(exp / "model.zip")
+    assert config["encoder"] == "crnn" and model.decoder is None

@@ -129,13 +129,28 @@ lm_exp=${expdir}/lm_${lm_tag}
 ngram_exp=${expdir}/ngram_${ngram_num}gram_${token_type}
 lm_dev_text=${lm_dev_text:-${feats_dir}/${valid_set}/text}
 lm_test_text=${lm_test_text:-${feats_dir}/${test_sets%% *}/text}
-if [ -z "${inference_tag}" ]; then  # ESPnet's naming: <config>[_lm_<lm>][_ngram_<n>]_ocr_model_<model file>
-    if [ -n "${inference_config}" ]; then inference_tag=$(basename "${inference_config}" .yaml)
-    else inference_tag=decode; fi
-    "${use_lm}" && inference_tag+="_lm_$(basename "${lm_exp}")_${inference_lm%.pth}"
-    "${use_ngram}" && inference_tag+="_ngram_${ngram_num}gram"
-    inference_tag=${inference_tag}_ocr_model_${inference_model%.pth}
-fi
+resolve_inference_model() {
+    # A CTC-only model selects epochs by valid.cer_ctc (no attention accuracy): when the default
+    # valid.acc.ave.pth is absent, use the average the training did write.
+    if [ -z "${download_model}" ] && [ ! -e "${ocr_exp}/${inference_model}" ]; then
+        for alt in valid.acc.ave.pth valid.cer_ctc.ave.pth valid.loss.ave.pth; do
+            if [ -e "${ocr_exp}/${alt}" ]; then
+                log "${ocr_exp}/${inference_model} not found: decoding with ${alt}"
+                inference_model=${alt}
+                break
+            fi
+        done
+    fi
+    if [ -z "${inference_tag_opt}" ]; then  # ESPnet's naming: <config>[_lm_<lm>][_ngram_<n>]_ocr_model_<model file>
+        if [ -n "${inference_config}" ]; then inference_tag=$(basename "${inference_config}" .yaml)
+        else inference_tag=decode; fi
+        "${use_lm}" && inference_tag+="_lm_$(basename "${lm_exp}")_${inference_lm%.pth}"
+        "${use_ngram}" && inference_tag+="_ngram_${ngram_num}gram"
+        inference_tag=${inference_tag}_ocr_model_${inference_model%.pth}
+    fi
+}
+inference_tag_opt=${inference_tag}
+resolve_inference_model
 mkdir -p "${expdir}/logs"
 
 run_stage() {  # run_stage N: is stage N selected and not skipped?
@@ -300,6 +315,8 @@ lm_inference_opts() {
     if "${use_lm}"; then echo "--lm_train_config ${lm_exp}/config.yaml --lm_file ${lm_exp}/${inference_lm}"; fi
     if "${use_ngram}"; then echo "--ngram_file ${ngram_exp}/${ngram_num}gram.arpa"; fi
 }
+
+if run_stage 12 || run_stage 13 || run_stage 14; then resolve_inference_model; fi  # training may have just written it
 
 if run_stage 12; then
     for f in $(lm_inference_opts | tr ' ' '\n' | grep -v '^--'); do

@@ -10,7 +10,7 @@ from torch import nn
 from htr.nets.attention import MultiHeadedAttention, RelPositionMultiHeadedAttention
 from htr.nets.layers import LayerNorm, PositionwiseFeedForward, check_supported, get_activation
 from htr.nets.positional_encoding import PositionalEncoding, RelPositionalEncoding
-from htr.nets.subsampling import build_input_layer, embed_inputs
+from htr.nets.subsampling import InputLayerLengths, build_input_layer, embed_inputs
 
 
 class ConvolutionModule(nn.Module):
@@ -66,7 +66,7 @@ class ConformerBlock(nn.Module):
         return x
 
 
-class ConformerEncoder(nn.Module):
+class ConformerEncoder(InputLayerLengths, nn.Module):
     def __init__(self, input_size, output_size=256, attention_heads=4, linear_units=2048, num_blocks=6,
                  dropout_rate=0.1, positional_dropout_rate=0.1, attention_dropout_rate=0.0,
                  input_layer="conv2d", normalize_before=True, macaron_style=False,
@@ -106,14 +106,6 @@ class ConformerEncoder(nn.Module):
 
     def output_size(self):
         return self._output_size
-
-    def min_length(self):
-        """Shortest input (frames) that gives one output frame."""
-        return self.embed.min_length()
-
-    def stride(self):
-        """Input frames per output frame."""
-        return self.embed.stride()
 
     def forward(self, xs, ilens):
         """xs (B, T, F), ilens (B,) -> (B, T', d), olens (B,)."""

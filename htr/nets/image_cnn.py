@@ -6,13 +6,12 @@ images (B, 1, F, T). Blocks never change the width; width is reduced only by the
 strided convolutions and poolings of the CNN, so output lengths follow from each utterance's own
 width by the usual (L + 2p - k) // s + 1 and batched lengths equal single ones.
 """
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from htr.nets.mask import make_non_pad_mask
+from htr.nets.positional_encoding import sinusoid_table
 
 
 class ResBlock(nn.Module):
@@ -143,19 +142,10 @@ class ImageEncoder(nn.Module):
         y = self.proj(y.permute(0, 3, 1, 2).reshape(b, w, c * h))
         self.shortcut = y
         if self.pos_enc:
-            y = y + sinusoid(w, y.size(-1), y.device, y.dtype)
+            y = y + sinusoid_table(torch.arange(w, dtype=torch.float32), y.size(-1)).to(y.device, y.dtype)
         if self.rnn is not None:
             packed = nn.utils.rnn.pack_padded_sequence(y, olens.cpu(), batch_first=True, enforce_sorted=False)
             y, _ = self.rnn(packed)
             y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=w)
         return y, olens
 
-
-def sinusoid(length, dim, device, dtype):
-    """The transformer's absolute positional encoding, (length, dim)."""
-    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
-    div = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    pe = torch.zeros(length, dim, device=device)
-    pe[:, 0::2] = torch.sin(pos * div)
-    pe[:, 1::2] = torch.cos(pos * div)[:, : dim // 2]
-    return pe.to(dtype)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 
-def _sinusoid(positions, d_model):
+def sinusoid_table(positions, d_model):
     """(N,) float positions -> (N, d_model) table; sin on even, cos on odd channels."""
     div_term = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * -(math.log(10000.0) / d_model))
     angles = positions[:, None] * div_term
@@ -23,11 +23,11 @@ class PositionalEncoding(nn.Module):
         self.d_model = d_model
         self.xscale = math.sqrt(d_model)
         self.dropout = nn.Dropout(dropout_rate)
-        self.pe = _sinusoid(torch.arange(max_len, dtype=torch.float32), d_model)
+        self.pe = sinusoid_table(torch.arange(max_len, dtype=torch.float32), d_model)
 
     def table(self, length, like):
         if self.pe.size(0) < length:
-            self.pe = _sinusoid(torch.arange(length, dtype=torch.float32), self.d_model)
+            self.pe = sinusoid_table(torch.arange(length, dtype=torch.float32), self.d_model)
         if self.pe.device != like.device or self.pe.dtype != like.dtype:
             self.pe = self.pe.to(device=like.device, dtype=like.dtype)
         return self.pe[:length]
@@ -48,8 +48,8 @@ class RelPositionalEncoding(nn.Module):
 
     def _build(self, length):
         positions = torch.arange(length, dtype=torch.float32)
-        positive = _sinusoid(positions, self.d_model).flip(0)  # T-1 ... 0
-        negative = _sinusoid(-positions, self.d_model)[1:]      # -1 ... -(T-1)
+        positive = sinusoid_table(positions, self.d_model).flip(0)  # T-1 ... 0
+        negative = sinusoid_table(-positions, self.d_model)[1:]      # -1 ... -(T-1)
         return torch.cat([positive, negative], dim=0)           # centre row = relative position 0
 
     def forward(self, x):

@@ -109,6 +109,18 @@ class CNNInput(nn.Module):
         return self.pos_enc(y), make_non_pad_mask(lengths, y.size(1))[:, None, :]
 
 
+class InputLayerLengths:
+    """min_length()/stride() of an encoder whose input layer is `self.embed`."""
+
+    def min_length(self):
+        """Shortest input (frames) that gives one output frame."""
+        return self.embed.min_length()
+
+    def stride(self):
+        """Input frames per output frame."""
+        return self.embed.stride()
+
+
 def build_input_layer(name, idim, odim, dropout_rate, pos_enc, relu_after_linear=False):
     if name in CONV2D_SPECS:
         return Conv2dSubsampling(idim, odim, pos_enc, CONV2D_SPECS[name])

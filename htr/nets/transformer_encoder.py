@@ -4,7 +4,7 @@ from torch import nn
 from htr.nets.attention import MultiHeadedAttention
 from htr.nets.layers import LayerNorm, PositionwiseFeedForward, check_supported
 from htr.nets.positional_encoding import PositionalEncoding
-from htr.nets.subsampling import build_input_layer, embed_inputs
+from htr.nets.subsampling import InputLayerLengths, build_input_layer, embed_inputs
 
 
 class TransformerEncoderLayer(nn.Module):
@@ -22,7 +22,7 @@ class TransformerEncoderLayer(nn.Module):
         return x + self.dropout(self.feed_forward(self.norm2(x)))
 
 
-class TransformerEncoder(nn.Module):
+class TransformerEncoder(InputLayerLengths, nn.Module):
     def __init__(self, input_size, output_size=256, attention_heads=4, linear_units=2048, num_blocks=6,
                  dropout_rate=0.1, positional_dropout_rate=0.1, attention_dropout_rate=0.0,
                  input_layer="conv2d", normalize_before=True, **unsupported):
@@ -45,14 +45,6 @@ class TransformerEncoder(nn.Module):
 
     def output_size(self):
         return self._output_size
-
-    def min_length(self):
-        """Shortest input (frames) that gives one output frame."""
-        return self.embed.min_length()
-
-    def stride(self):
-        """Input frames per output frame."""
-        return self.embed.stride()
 
     def forward(self, xs, ilens):
         xs, _, mask = embed_inputs(self.embed, xs, ilens)

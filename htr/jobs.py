@@ -115,6 +115,12 @@ def run_logged(argv, log_path, command, env=None):
     return code
 
 
+def run_parallel(args, one):
+    """{job: exit code} of one(job) for every job, at most --max_jobs_run at a time."""
+    with ThreadPoolExecutor(args.max_jobs_run or len(job_ids(args))) as pool:
+        return dict(zip(job_ids(args), pool.map(one, job_ids(args))))
+
+
 def run_local(args):
     env = thread_env(local_threads(args))
 
@@ -122,8 +128,7 @@ def run_local(args):
         command = substitute(shell_command(args.command), args.job_var, job)
         return run_logged(["bash", "-c", command], substitute(args.log, args.job_var, job), command, env)
 
-    with ThreadPoolExecutor(args.max_jobs_run or len(job_ids(args))) as pool:
-        return dict(zip(job_ids(args), pool.map(one, job_ids(args))))
+    return run_parallel(args, one)
 
 
 def read_hosts(spec):
@@ -151,8 +156,7 @@ def run_ssh(args):
         return run_logged(["ssh", "-o", "BatchMode=yes", host, remote], substitute(args.log, args.job_var, job),
                           f"[{host}] {command}")
 
-    with ThreadPoolExecutor(args.max_jobs_run or len(job_ids(args))) as pool:
-        return dict(zip(job_ids(args), pool.map(one, job_ids(args))))
+    return run_parallel(args, one)
 
 
 def slurm_script(args, queue_dir, name):

@@ -105,14 +105,19 @@ def fetch(spec, cache_dir=None):
                             "not a hub repo name (owner/name)")
 
 
+def meta_entries(root):
+    """{key: path in the pack} of meta.yaml's `files` and `yaml_files`; {} without a meta.yaml."""
+    meta = Path(root) / "meta.yaml"
+    if not meta.exists():
+        return {}
+    info = yaml.safe_load(meta.read_text()) or {}
+    return {**(info.get("files") or {}), **(info.get("yaml_files") or {})}
+
+
 def check_complete(root):
     """Every file meta.yaml names must be there: a truncated download or unpacking fails here,
     naming what is missing, instead of at decoding time."""
-    meta = Path(root) / "meta.yaml"
-    if not meta.exists():
-        return
-    info = yaml.safe_load(meta.read_text()) or {}
-    named = {**(info.get("files") or {}), **(info.get("yaml_files") or {})}
+    named = meta_entries(root)
     missing = [f"{k}: {v}" for k, v in named.items() if not (Path(root) / v).is_file()]
     if missing:
         raise FileNotFoundError(f"{root}: incomplete model, missing {'; '.join(missing)}")
@@ -166,11 +171,7 @@ def packed_lms(path):
     """The language models a pack carries: {"lm_train_config", "lm_file", "ngram_file"} -> paths
     (only those present in its meta.yaml)."""
     root, _, _ = locate(fetch(str(path)))
-    meta = root / "meta.yaml"
-    if not meta.exists():
-        return {}
-    info = yaml.safe_load(meta.read_text())
-    entries = {**(info.get("files") or {}), **(info.get("yaml_files") or {})}
+    entries = meta_entries(root)
     return {k: root / entries[k] for k in ("lm_train_config", "lm_file", "ngram_file") if k in entries}
 
 

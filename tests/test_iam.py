@@ -6,19 +6,22 @@ import zipfile
 import shutil
 
 import pytest
+from PIL import Image
 
 import htr
+from htr.data.word_segments import read_word_segments
 from conftest import SHARED, copy_recipe, require, run_recipe_script, run_tool
 from iam_fixture import make_iam, write_split
 
 TINY = ["--local_data_opts", "--split FIXTURE", "--ocr_config", "conf/tuning/train_ocr_conformer_tiny.yaml", "--ngpu", 0, "--nj", 1, "--inference_nj", 1,
         "--ocr_args", "--max_epoch 1 --batch_size 8 --num_workers 0", "--inference_args", "--beam_size 2"]
+SYNTHETIC = ["--ocr_args", "--max_epoch 1 --batch_size 8 --num_workers 0 --synthetic_augmentation_proba 0.5"]
 
 
 @pytest.fixture(scope="module")
 def iam(tmp_path_factory):
     root = tmp_path_factory.mktemp("IAM")
-    ids, expected = make_iam(root)
+    ids, expected = make_iam(root, xml=True)
     return root, ids, expected
 
 
@@ -58,6 +61,15 @@ def test_data_prep_reports_problems_and_finishes(iam, tmp_path):
     assert written == {k: v for k, v in expected.items() if k in ids["train"] and k not in (missing, broken)}
     assert any(" , " in v or " . " in v for v in written.values())  # IAM's tokenised punctuation
     run_tool("validate_data_dir", tmp_path / "data" / "train")
+    # word boxes from the forms' xml, as columns of the line images; the line with a box-less word has none
+    segments = read_word_segments(tmp_path / "data" / "train" / "word_segments")
+    assert set(segments) == set(written) - {ids["train"][0]}
+    assert "word boxes from xml for 21 lines; 1 lines' xml words do not match" in out.stderr
+    for utt, spans in segments.items():
+        assert len(spans) == len(written[utt].split())
+        a, b, _ = utt.split("-")
+        width = Image.open(root / "lines" / a / f"{a}-{b}" / f"{utt}.png").width
+        assert 0 <= spans[0][0] and spans[-1][1] <= width and all(s < e for s, e in spans)
 
 
 def iam_recipe(root, ids):
@@ -68,11 +80,16 @@ def iam_recipe(root, ids):
 
 
 def test_iam_recipe_end_to_end(iam, tmp_path):
+    """Also trains with synthetic span augmentation: xml boxes -> data dir -> frames -> training."""
     root, ids, expected = iam
     recipe = iam_recipe(tmp_path, ids)
-    result = run_recipe_script(recipe, *TINY, env=dict(os.environ, IAM=str(root)))
+    result = run_recipe_script(recipe, *TINY, *SYNTHETIC, env=dict(os.environ, IAM=str(root)))
     assert "Successfully finished" in result.stdout
     exp = recipe / "exp" / "ocr_train_ocr_conformer_tiny_en_char"
+    assert len(read_word_segments(recipe / "dump" / "feats" / "train" / "word_segments")) == 23
+    log = (exp / "train.log").read_text()
+    assert "synthetic span augmentation (p=0.5): 23 of 24 training lines are word-segmented sources" in log
+    assert (exp / "images" / "synthetic_lines.png").exists()
     results = (exp / "RESULTS.md").read_text()
     assert "| decode_ocr_model_valid.acc.ave/test | 6 |" in results
     model, config = htr.load_model(exp / "model.zip")

@@ -4,7 +4,7 @@
 
 Reads feats.scp, feats_shape and text; drops lines with fewer than --min_frames or more than
 --max_frames frames (0: no limit) or with an empty transcript (unless --keep_empty_text true).
-Writes feats.scp, feats_shape, text, utt2spk, spk2utt for the kept lines and `filtered`
+Writes feats.scp, feats_shape, text, utt2spk, spk2utt (and word_segments) for the kept lines and `filtered`
 (one dropped line per row, with the reason), and logs the count per reason.
 """
 import argparse
@@ -54,6 +54,9 @@ def main(argv=None):
     write_kv(dst / "feats_shape", {u: shapes[u] for u in kept})
     write_kv(dst / "filtered", dropped)
     copy_utt_files(src, dst, set(kept))
+    if (src / "word_segments").exists():  # a subset of the lines: kept ones only
+        segments = read_kv(src / "word_segments")
+        write_kv(dst / "word_segments", {u: segments[u] for u in kept if u in segments})
     if (src / "feats_dim").exists():
         shutil.copy(src / "feats_dim", dst / "feats_dim")
     counts = Counter(reason.split(" ")[0] for reason in dropped.values())

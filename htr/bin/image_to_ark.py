@@ -4,7 +4,10 @@
 
 Reads `<data_dir>/img.scp`, writes features as ESPnet's IAM recipe does (htr.data.image_features)
 into `<out_dir>/feats.ark` with `feats.scp` and `feats_shape`, and copies text/utt2spk/spk2utt for
-the utterances written, so out_dir is itself a valid data dir. Images that cannot be read, are
+the utterances written, so out_dir is itself a valid data dir. Word segments
+(htr/data/word_segments.py) in `<data_dir>/word_segments` are rescaled to frames; with
+`--segment_words true` the other lines are segmented by column projection where the gaps are
+unambiguous; both go to `<out_dir>/word_segments`, with the counts logged. Images that cannot be read, are
 empty, or resize to zero width are reported (file named) and listed in `<out_dir>/bad_images`;
 all good images are still written.
 """
@@ -12,38 +15,52 @@ import argparse
 import functools
 import logging
 import sys
+from collections import Counter
 from multiprocessing import Pool
 from pathlib import Path
 
 import kaldiio
 
-from htr.data.datadir import copy_utt_files, read_kv, write_kv
-from htr.data.image_features import BadImageError, load_features
+from htr.data.datadir import copy_utt_files, read_kv, read_text, write_kv
+from htr.data.image_features import BadImageError, load_image_and_features
+from htr.data.word_segments import projection_spans, read_word_segments, scale_spans, write_word_segments
+from htr.train.options import str2bool
 from htr.utils.progress import Progress
 
 
 def _extract(item, height, width_factor):
-    utt, path = item
+    """-> (utt, features or None, error or None, (frame spans, source) or None)."""
+    utt, path, n_words, spans = item
     try:
-        return utt, load_features(path, height, width_factor), None
+        image, feats = load_image_and_features(path, height, width_factor)
     except BadImageError as e:
-        return utt, None, str(e)
+        return utt, None, str(e), None
+    source = "given"
+    if spans is None and n_words:
+        spans, source = projection_spans(image, n_words), "projection"
+    if spans is None:
+        return utt, feats, None, None
+    return utt, feats, None, (scale_spans(spans, len(feats) / image.width, len(feats)), source)
 
 
-def images_to_ark(img_scp, out_dir, height=100, width_factor=0.5, nj=1):
-    """Write feats.{ark,scp}, feats_shape and bad_images under out_dir; return (n_written, bad list)."""
+def images_to_ark(img_scp, out_dir, height=100, width_factor=0.5, nj=1, word_segments=None, segment_text=None):
+    """Write feats.{ark,scp}, feats_shape and bad_images (and word_segments) under out_dir; return
+    (n_written, bad list). word_segments: {utt: pixel spans} given by the corpus; segment_text:
+    {utt: transcript} of the lines to segment by projection when they have no given spans."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    items = list(read_kv(img_scp).items())
+    word_segments, segment_text = word_segments or {}, segment_text or {}
+    items = [(utt, path, len(segment_text.get(utt, "").split()), word_segments.get(utt))
+             for utt, path in read_kv(img_scp).items()]
     extract = functools.partial(_extract, height=height, width_factor=width_factor)
-    bad, shapes = [], {}
+    bad, shapes, segments, sources = [], {}, {}, Counter()
     ark, scp = out_dir / "feats.ark", out_dir / "feats.scp"
     pool = Pool(nj) if nj > 1 else None
     results = pool.imap(extract, items, chunksize=8) if pool else map(extract, items)
     try:
         with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer, \
                 Progress(len(items), desc=f"features {img_scp}", unit="img") as progress:
-            for utt, feats, error in results:
+            for utt, feats, error, spans in results:
                 progress.update()
                 if error is not None:
                     logging.warning("skipping %s: %s", utt, error)
@@ -51,11 +68,19 @@ def images_to_ark(img_scp, out_dir, height=100, width_factor=0.5, nj=1):
                     continue
                 writer(utt, feats)
                 shapes[utt] = f"{feats.shape[0]},{feats.shape[1]}"
+                if spans is not None:
+                    segments[utt] = spans[0]
+                    sources[spans[1]] += 1
     finally:
         if pool:
             pool.close()
             pool.join()
     write_kv(out_dir / "feats_shape", shapes)
+    if segments:
+        write_word_segments(out_dir / "word_segments", segments)
+    if word_segments or segment_text:
+        logging.info("word segments: %d given, %d by column projection, %d lines unsegmented",
+                     sources["given"], sources["projection"], len(shapes) - len(segments))
     with open(out_dir / "bad_images", "w", encoding="utf-8") as f:
         for utt, error in bad:
             f.write(f"{utt} {error}\n")
@@ -69,6 +94,8 @@ def get_parser():
     p.add_argument("--height", type=int, default=100, help="feature dimension = image height after resize")
     p.add_argument("--width_factor", type=float, default=0.5, help="frames = int(w / h * height * width_factor)")
     p.add_argument("--nj", type=int, default=1, help="parallel worker processes")
+    p.add_argument("--segment_words", type=str2bool, default=False,
+                   help="segment lines without given word_segments by column projection (for span synthesis)")
     return p
 
 
@@ -78,7 +105,10 @@ def main(argv=None):
     img_scp = Path(args.data_dir) / "img.scp"
     if not img_scp.exists():
         sys.exit(f"{img_scp}: not found")
-    n, bad = images_to_ark(img_scp, args.out_dir, args.height, args.width_factor, args.nj)
+    data_dir = Path(args.data_dir)
+    given = read_word_segments(data_dir / "word_segments") if (data_dir / "word_segments").exists() else {}
+    text = read_text(data_dir / "text") if args.segment_words and (data_dir / "text").exists() else {}
+    n, bad = images_to_ark(img_scp, args.out_dir, args.height, args.width_factor, args.nj, given, text)
     copy_utt_files(args.data_dir, args.out_dir, set(read_kv(Path(args.out_dir) / "feats_shape")))
     logging.info("wrote %d utterances to %s/feats.scp; %d bad images listed in %s/bad_images",
                  n, args.out_dir, len(bad), args.out_dir)

@@ -1,4 +1,5 @@
-"""Write a data dir of synthetic line images: img.scp, text, utt2spk, spk2utt, and the PNGs.
+"""Write a data dir of synthetic line images: img.scp, text, utt2spk, spk2utt, and the PNGs
+(and word_segments, the renderer's word spans, with --fonts_dir).
 
 Handwriting fonts as writers (each font is a speaker; utterance ids start with its name), text
 cut from a book's paragraphs of one part:
@@ -14,27 +15,30 @@ from multiprocessing import Pool
 from pathlib import Path
 
 from htr.data.datadir import write_data_dir
-from htr.data.handwriting import Writer, font_files, read_name_list, render_handwritten_line
+from htr.data.handwriting import Writer, font_files, read_name_list, render_handwritten_line, token_spans
 from htr.data.line_text import PARTS, text_lines
 from htr.data.synth import random_line, render_line
+from htr.data.word_segments import write_word_segments
 from htr.utils.progress import Progress
 
 _writers = {}
 
 
 def _render_job(job):
-    """(index, seed, text, writer name, font file, png path) -> index; one rng per line, so any nj
-    gives the same images."""
+    """(index, seed, text, writer name, font file, png path) -> (index, word spans or None); one
+    rng per line, so any nj gives the same images."""
     index, seed, text, name, font_file, path = job
     rng = random.Random(f"{seed}-{index}")
+    spans = None
     if name is None:
         image = render_line(text, rng)
     else:
         if name not in _writers:
             _writers[name] = Writer(name, font_file)
-        image = render_handwritten_line(text, _writers[name], rng)
+        image, char_spans = render_handwritten_line(text, _writers[name], rng, with_char_spans=True)
+        spans = token_spans(text, char_spans)
     image.save(path)
-    return index
+    return index, spans
 
 
 def plan_font_lines(args):
@@ -85,19 +89,22 @@ def main(argv=None):
         plan = [(f"{prefix}-{i:05d}", random_line(rng), None, None) for i in range(args.num)]
     jobs = [(i, args.seed, text, name, font, str((image_dir / f"{utt}.png").resolve()))
             for i, (utt, text, name, font) in enumerate(plan)]
+    segments = {}
     with Progress(len(jobs), desc=f"rendering {data_dir}", unit="line") as progress:
-        if args.nj > 1:
-            with Pool(args.nj) as pool:
-                for _ in pool.imap_unordered(_render_job, jobs, chunksize=16):
-                    progress.update()
-        else:
-            for job in jobs:
-                _render_job(job)
-                progress.update()
+        pool = Pool(args.nj) if args.nj > 1 else None
+        for index, spans in (pool.imap_unordered(_render_job, jobs, chunksize=16) if pool else map(_render_job, jobs)):
+            progress.update()
+            if spans:
+                segments[plan[index][0]] = spans
+        if pool:
+            pool.close()
+            pool.join()
     text = {utt: line for utt, line, _, _ in plan}
     utt2spk = {utt: (name or utt) for utt, _, name, _ in plan}
     img_scp = {utt: job[-1] for (utt, _, _, _), job in zip(plan, jobs)}
     write_data_dir(data_dir, text, utt2spk=utt2spk, img_scp=img_scp)
+    if segments:  # the renderer knows where each word is (htr/data/word_segments.py)
+        write_word_segments(data_dir / "word_segments", segments)
 
 
 if __name__ == "__main__":

@@ -82,7 +82,8 @@ def _baseline(width, rng):
 
 
 def _ink_mask(text, writer, rng):
-    """White-on-black ink mask of `text`, glyph by glyph with jitter, then slanted."""
+    """White-on-black ink mask of `text`, glyph by glyph with jitter, then slanted.
+    -> (mask, [(x0, x1) column extent of each character's ink box in the mask, None for spaces])."""
     size = max(12, int(writer.size * rng.uniform(0.85, 1.15)))
     font = writer.font(size)
     stroke = max(0, writer.weight + rng.choice((-1, 0, 0, 1)))
@@ -95,6 +96,7 @@ def _ink_mask(text, writer, rng):
     draw = ImageDraw.Draw(mask)
     base_y, drift = pad + ascent, _baseline(width, rng)
     jitter = size * 0.03
+    glyph_boxes = [None] * len(text)
     for i, char in enumerate(text):
         if char == " ":
             continue
@@ -102,6 +104,7 @@ def _ink_mask(text, writer, rng):
         y = base_y + drift(x) + rng.gauss(0, jitter)
         glyph_font = writer.font(max(10, int(size * rng.uniform(0.94, 1.06))))
         draw.text((x, y), char, font=glyph_font, fill=255, anchor="ls", stroke_width=stroke, stroke_fill=255)
+        glyph_boxes[i] = draw.textbbox((x, y), char, font=glyph_font, anchor="ls", stroke_width=stroke)
     slant = writer.slant + rng.uniform(-0.08, 0.08)
     # x' = x + slant * (y - baseline): letters lean right for slant > 0, the baseline stays put
     mask = mask.transform(mask.size, Image.AFFINE, (1, slant, -slant * base_y, 0, 1, 0),
@@ -111,12 +114,34 @@ def _ink_mask(text, writer, rng):
         raise ValueError(f"{writer.name}: nothing drawn for {text!r}")
     margin = rng.randint(3, 12)
     l, t, r, b = box
-    return mask.crop((max(0, l - margin), max(0, t - margin), min(width, r + margin), min(height, b + margin)))
+    left = max(0, l - margin)
+    mask = mask.crop((left, max(0, t - margin), min(width, r + margin), min(height, b + margin)))
+    return mask, [None if g is None else _slanted_columns(g, slant, base_y, left, mask.width) for g in glyph_boxes]
 
 
-def render_handwritten_line(text, writer, rng):
-    """A grayscale PIL image of `text` in `writer`'s hand on paper."""
-    mask = _ink_mask(text, writer, rng)
+def _slanted_columns(box, slant, base_y, left, width):
+    """Column extent of a glyph box after the slant (x -> x - slant * (y - base_y)) and the crop."""
+    x0, y0, x1, y1 = box
+    xs = [x - slant * (y - base_y) - left for x in (x0, x1) for y in (y0, y1)]
+    return max(0, int(min(xs))), min(width, int(round(max(xs))))
+
+
+def token_spans(text, char_spans, tokens=None):
+    """Column span (x0, x1) of each token of `text` (default: its words), the union of its
+    characters' spans; tokens must appear in `text` in order (IAM's `,` and `.` tokens do)."""
+    spans, pos = [], 0
+    for token in text.split() if tokens is None else tokens:
+        start = text.index(token, pos)
+        pos = start + len(token)
+        boxes = [b for b in char_spans[start:pos] if b is not None]
+        spans.append((min(b[0] for b in boxes), max(b[1] for b in boxes)))
+    return spans
+
+
+def render_handwritten_line(text, writer, rng, with_char_spans=False):
+    """A grayscale PIL image of `text` in `writer`'s hand on paper; with_char_spans: also each
+    character's column span (see token_spans), so the renderer knows its word boxes."""
+    mask, char_spans = _ink_mask(text, writer, rng)
     np_rng = np.random.default_rng(rng.getrandbits(32))
     alpha = np.asarray(mask, dtype=np.float32) / 255.0
     h, w = alpha.shape
@@ -127,4 +152,4 @@ def render_handwritten_line(text, writer, rng):
     image = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
     if rng.random() < 0.6:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 1.1)))
-    return image
+    return (image, char_spans) if with_char_spans else image

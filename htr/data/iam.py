@@ -2,6 +2,7 @@
 
     <IAM>/ascii/lines.txt                          one line per text line (after a '#' header)
     <IAM>/lines/<a>/<a>-<b>/<a>-<b>-<c>.png        the line images (e.g. lines/a01/a01-000u/a01-000u-00.png)
+    <IAM>/xml/<a>-<b>.xml                          optional: word boxes (<word><cmp x y width height/>)
 
 A lines.txt entry is `a01-000u-00 ok 154 19 408 746 1663 91 A|MOVE|to|stop|Mr.|Gaitskell|from`:
 id, segmentation result (ok/err), grey level, components, bounding box x y w h, then the
@@ -13,14 +14,21 @@ line is its own speaker.
 Problems never stop data prep and are never silent: a malformed lines.txt line is reported with
 file and line number, a split line missing from lines.txt or from disk, or an unreadable image, is
 reported and listed in <data dir>/problems.
+
+Where the form's xml is present, each line whose xml words match its transcript's words, all with
+boxes, gets its word spans (x relative to the line's bounding box, i.e. columns of the line image)
+in <data dir>/word_segments, for synthetic span augmentation.
 """
+import html
 import logging
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
 from htr.data.datadir import write_data_dir, write_kv
+from htr.data.word_segments import write_word_segments
 
 SPLITS = ("IAM-A", "IAM-B", "IAM-C", "IAM-D")
 PARTS = ("train", "valid", "test")
@@ -31,6 +39,7 @@ SHOWN_PROBLEMS = 20  # per part in the log; all of them are in <data dir>/proble
 class LinesFile:
     transcripts: dict = field(default_factory=dict)  # line id -> transcript
     flags: dict = field(default_factory=dict)        # line id -> ok / err
+    origins: dict = field(default_factory=dict)      # line id -> x of its bounding box on the form
     problems: list = field(default_factory=list)     # "lines.txt:N: why"
 
 
@@ -56,7 +65,47 @@ def parse_lines_txt(path):
                 continue
             out.transcripts[line_id] = " ".join(fields[8:]).replace("|", " ").strip()
             out.flags[line_id] = flag
+            out.origins[line_id] = int(fields[4])
     return out
+
+
+def form_word_boxes(xml_path):
+    """{line id: [(word text, x0, x1) or (word text, None, None) for a word without components]}
+    from a form's xml; x in form coordinates."""
+    lines = {}
+    for line in ET.parse(xml_path).getroot().iter("line"):
+        words = []
+        for word in line.iter("word"):
+            xs = [(int(c.get("x")), int(c.get("x")) + int(c.get("width"))) for c in word.iter("cmp")]
+            words.append((word.get("text", ""), min(a for a, _ in xs), max(b for _, b in xs)) if xs
+                         else (word.get("text", ""), None, None))
+        lines[line.get("id")] = words
+    return lines
+
+
+def line_word_spans(iam_root, lines, line_ids):
+    """{line id: [(x0, x1) in the line image]} for the lines whose form xml gives a box to every
+    word of the transcript; -> (spans, number of lines whose xml was present but unusable)."""
+    spans, unusable, forms = {}, 0, {}
+    for line_id in line_ids:
+        form = line_id.rsplit("-", 1)[0]
+        if form not in forms:
+            path = Path(iam_root) / "xml" / f"{form}.xml"
+            try:
+                forms[form] = form_word_boxes(path) if path.exists() else None
+            except (ET.ParseError, TypeError, ValueError) as e:
+                logging.warning("%s: unreadable xml, no word boxes from it (%s)", path, e)
+                forms[form] = None
+        if forms[form] is None:
+            continue
+        words = forms[form].get(line_id, [])
+        origin = lines.origins[line_id]
+        tokens = [html.unescape(t) for t in lines.transcripts[line_id].split()]  # lines.txt writes " as &quot;
+        if [w for w, _, _ in words] == tokens and all(x0 is not None for _, x0, _ in words):
+            spans[line_id] = [(max(0, x0 - origin), x1 - origin) for _, x0, x1 in words]
+        else:
+            unusable += 1
+    return spans, unusable
 
 
 def image_path(iam_root, line_id):
@@ -98,6 +147,12 @@ def prepare_part(iam_root, lines, ids, out_dir):
         img_scp[line_id] = str(path.resolve())
     write_data_dir(out_dir, text, img_scp=img_scp)
     write_kv(Path(out_dir) / "problems", {p.split(" ", 1)[0]: p.split(" ", 1)[1] for p in problems})
+    spans, unusable = line_word_spans(iam_root, lines, text)
+    if spans:
+        write_word_segments(Path(out_dir) / "word_segments", spans)
+    if spans or unusable:
+        logging.info("%s: word boxes from xml for %d lines; %d lines' xml words do not match the transcript "
+                     "or lack boxes", out_dir, len(spans), unusable)
     return problems
 
 

@@ -24,13 +24,25 @@ def image_to_features(image, height=100, width_factor=0.5):
     return np.asarray(gray, dtype=np.float32).T.copy()
 
 
-def load_features(path, height=100, width_factor=0.5):
-    """Read an image file and return its features; any failure becomes BadImageError naming the file."""
+def load_image(path):
+    """Read an image file as grayscale; any failure becomes BadImageError naming the file."""
     try:
         with Image.open(path) as image:
             image.load()
-            return image_to_features(image, height, width_factor)
-    except BadImageError as e:
-        raise BadImageError(f"{path}: {e}") from None
+            return image.convert("L")
     except (OSError, ValueError, SyntaxError) as e:  # Pillow raises these for missing/truncated/unknown files
         raise BadImageError(f"{path}: unreadable image ({e})") from None
+
+
+def load_image_and_features(path, height=100, width_factor=0.5):
+    """-> (grayscale image, its features); any failure becomes BadImageError naming the file."""
+    image = load_image(path)
+    try:
+        return image, image_to_features(image, height, width_factor)
+    except BadImageError as e:
+        raise BadImageError(f"{path}: {e}") from None
+
+
+def load_features(path, height=100, width_factor=0.5):
+    """Read an image file and return its features; any failure becomes BadImageError naming the file."""
+    return load_image_and_features(path, height, width_factor)[1]

@@ -141,20 +141,27 @@ class OCRDataset(torch.utils.data.Dataset):
         self.feats_scp = feats_scp
         self.text = text
         self.tokenizer = tokenizer
+        self.synthesize = None  # htr.data.span_synthesis.SpanSynthesizer for training data, else None
         self.augment = augment  # htr.data.augment.Augmenter for training data, else None
         self.epoch = 1          # set by the trainer: augmentation draws depend on (seed, epoch, utt)
         self.loader = None  # opened lazily, once per worker process
 
-    def __getitem__(self, utt):
+    def load(self, utt):
         if self.loader is None:
             self.loader = kaldiio.load_scp(self.feats_scp)
+        return np.array(self.loader[utt], dtype=np.float32)  # a writable copy
+
+    def __getitem__(self, utt):
+        text = self.text[utt]
         try:
-            feats = np.array(self.loader[utt], dtype=np.float32)  # a writable copy
+            feats = self.load(utt)
+            if self.synthesize is not None:
+                feats, text = self.synthesize(utt, self.epoch, len(feats), self.load) or (feats, text)
         except Exception as e:  # noqa: BLE001 - any unreadable entry is skipped and counted
             return {"utt": utt, "error": f"{type(e).__name__}: {e}"}
         if self.augment is not None:
             feats = self.augment(feats, utt, self.epoch)
-        return {"utt": utt, "feats": feats, "text": np.asarray(self.tokenizer.encode(self.text[utt]), dtype=np.int64)}
+        return {"utt": utt, "feats": feats, "text": np.asarray(self.tokenizer.encode(text), dtype=np.int64)}
 
     def __len__(self):
         return len(self.text)

@@ -157,6 +157,9 @@ def get_parser(task="ocr"):
     g.add_argument("--bpemodel", type=str_or_none, default=None)
     g.add_argument("--augmentation_conf", action=MergeDict, default={},
                    help="on-the-fly augmentation of training lines (htr/data/augment.py); empty: off")
+    g.add_argument("--synthetic_augmentation_proba", type=float, default=0.0,
+                   help="chance that a training line is replaced by one made of word spans of other lines "
+                        "(htr/data/span_synthesis.py; needs word_segments beside the training feats.scp)")
 
     g = p.add_argument_group("optimization")
     g.add_argument("--optim", default="adam", choices=["adam", "adamw", "sgd"])

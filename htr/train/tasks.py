@@ -7,9 +7,12 @@ import logging
 import math
 
 import kaldiio
+import numpy as np
 import torch
 
 from htr.data.augment import Augmenter
+from htr.data.span_synthesis import SpanSynthesizer
+from htr.data.word_segments import read_word_segments, word_segments_path
 from htr.lm import build_lm
 from htr.registry import build_model
 from htr.text.tokenizer import build_tokenizer, read_token_list
@@ -34,6 +37,21 @@ def infer_input_size(args):
     if len(first) != 2:
         raise ValueError(f"{feats}:1: expected 'utt ark:offset'")
     return int(kaldiio.load_mat(first[1].strip()).shape[1])
+
+
+def span_synthesizer(dataset, lengths, proba, seed):
+    path = word_segments_path(dataset.feats_scp)
+    if not path.exists():
+        raise ValueError(f"--synthetic_augmentation_proba {proba} needs word segments: {path} not found "
+                         "(ocr.sh stage 3 writes it with --segment_words true)")
+    segments = read_word_segments(path)
+    synth = SpanSynthesizer(segments, dataset.text, {u: n[0] for u, n in lengths.items()}, proba, seed)
+    logging.info("synthetic span augmentation (p=%g): %d of %d training lines are word-segmented sources "
+                 "(%d more unusable: word count differs from the transcript's); median word gap %d frames",
+                 proba, len(synth.sources), len(lengths), synth.unusable, synth.gap)
+    if not synth.sources:
+        raise ValueError(f"--synthetic_augmentation_proba {proba}: no usable word segments in {path}")
+    return synth
 
 
 class OCRTask:
@@ -62,6 +80,8 @@ class OCRTask:
         train = load_split(args.train_data_path_and_name_and_type, args.train_shape_file, tokenizer, keep, "train")
         if args.augmentation_conf:
             train[0].augment = Augmenter(args.augmentation_conf, args.seed)
+        if args.synthetic_augmentation_proba > 0:
+            train[0].synthesize = span_synthesizer(train[0], train[1], args.synthetic_augmentation_proba, args.seed)
         valid = load_split(args.valid_data_path_and_name_and_type, args.valid_shape_file, tokenizer, keep, "valid")
         return train, valid
 
@@ -75,17 +95,28 @@ class OCRTask:
         return means
 
     def on_start(self, trainer):
-        """A picture of augmented training lines: each line, then three augmented draws of it."""
+        """Pictures of augmented training lines: images/augmentation.png (each line, then three
+        augmented draws of it) and images/synthetic_lines.png (lines made by span synthesis)."""
         dataset = trainer.train_set
-        if dataset.augment is None or not trainer.args.use_matplotlib:
+        if not trainer.args.use_matplotlib:
             return
-        plain, rows = OCRDataset(dataset.feats_scp, dataset.text, dataset.tokenizer), []
-        for utt in sorted(dataset.text)[:4]:
-            item = plain[utt]
-            if "feats" in item:
-                rows += [item["feats"]] + [dataset.augment(item["feats"], utt, epoch) for epoch in (1, 2, 3)]
-        if rows:
-            image_sheet(trainer.out / "images" / "augmentation.png", rows)
+        if dataset.augment is not None:
+            plain, rows = OCRDataset(dataset.feats_scp, dataset.text, dataset.tokenizer), []
+            for utt in sorted(dataset.text)[:4]:
+                item = plain[utt]
+                if "feats" in item:
+                    rows += [item["feats"]] + [dataset.augment(item["feats"], utt, epoch) for epoch in (1, 2, 3)]
+            if rows:
+                image_sheet(trainer.out / "images" / "augmentation.png", rows)
+        if dataset.synthesize is not None:
+            rng = np.random.default_rng(trainer.args.seed)  # lines as wide as six of the source lines
+            lines = [dataset.synthesize.make(rng, len(dataset.load(utt)), dataset.load)
+                     for utt, _ in dataset.synthesize.sources[:6]]
+            lines = [line for line in lines if line is not None]
+            if lines:
+                image_sheet(trainer.out / "images" / "synthetic_lines.png", [line[0] for line in lines])
+            for n, (_, text, pieces) in enumerate(lines):
+                logging.info("synthetic line %d: %s (from %s)", n, text, ", ".join(p[0] for p in pieces))
 
     @torch.no_grad()
     def plot(self, trainer, epoch):

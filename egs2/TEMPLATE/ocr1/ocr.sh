@@ -49,6 +49,7 @@ test_sets=            # test set names (space separated)
 lang=noinfo           # language tag, part of the directory names
 feats_height=100      # feature dimension: the image height lines are resized to
 feats_width_factor=0.5  # frames per line = width / height * feats_height * factor
+segment_words=true    # stage 3: word segments of training lines (given, else column projection)
 min_frames=8          # stage 4 drops training/valid lines with fewer frames ...
 max_frames=4000       # ... or more
 
@@ -178,9 +179,12 @@ fi
 if run_stage 3; then
     log "Stage 3: images -> features (height ${feats_height}, width factor ${feats_width_factor}) in ${feats_dir}/org"
     for dset in ${train_set} ${valid_set} ${test_sets}; do
+        segment=false  # word segments are for synthetic span augmentation of training lines
+        [ "${dset}" = "${train_set}" ] && segment=${segment_words}
         ${train_cmd} --num_threads "${nj}" "${expdir}/logs/features.${dset}.log" \
             ${python} -m htr.bin.image_to_ark "data/${dset}" "${feats_dir}/org/${dset}" \
-            --height "${feats_height}" --width_factor "${feats_width_factor}" --nj "${nj}"
+            --height "${feats_height}" --width_factor "${feats_width_factor}" --nj "${nj}" \
+            --segment_words "${segment}"
         echo "${feats_height}" > "${feats_dir}/org/${dset}/feats_dim"
     done
 fi

@@ -26,6 +26,7 @@ setup(
     install_requires=requirements,
     # pyarrow reads Hugging Face parquet datasets (no lighter reader exists); huggingface_hub
     # fetches hub models (a local mirror works without it).
-    extras_require={"test": ["pytest>=7", "pyarrow"], "parquet": ["pyarrow"], "hub": ["huggingface_hub"]},
+    extras_require={"test": ["pytest>=7", "pyarrow"], "parquet": ["pyarrow"], "hub": ["huggingface_hub"],
+                    "kenlm": ["kenlm"]},
     entry_points={"console_scripts": console_scripts},
 )

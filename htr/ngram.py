@@ -1,5 +1,7 @@
 """Token n-gram language models: built from text in Python (interpolated Kneser-Ney or
 Witten-Bell), stored as ARPA (so KenLM/SRILM-built files load too), scored batched in beam search.
+With the optional `kenlm` module (`pip install kenlm`), ARPA files and KenLM binaries can also be
+queried through KenLM (`load_ngram(path, "kenlm")`), which suits large word n-grams.
 
 Tokens are the recognizer's token list (`<space>` for the space in char models); sentences start
 with the context `<s>` and end by predicting `</s>`, which is the recognizer's `<sos/eos>`.
@@ -123,6 +125,9 @@ class NgramLM:
             return self.probs.get(("<unk>",), -99.0)
         return self.backoff.get(gram[:-1], 0.0) + self.log10_prob(gram[1:])
 
+    def log10_probs(self, context, words):
+        return [self.log10_prob(context + (w,)) for w in words]
+
     def sentence_log10_prob(self, tokens):
         seq = [BOS] + list(tokens) + [EOS]
         return sum(self.log10_prob(seq[max(0, i - self.order + 1):i + 1]) for i in range(1, len(seq)))
@@ -148,6 +153,9 @@ class NgramLM:
     @classmethod
     def read_arpa(cls, path):
         path = Path(path)
+        if is_kenlm_binary(path):
+            raise ValueError(f"{path} is a KenLM binary: query it through KenLM (pip install kenlm; "
+                             "--ngram_backend kenlm)")
         opener = gzip.open if path.suffix == ".gz" else open
         probs, backoff, order, section = {}, {}, 0, None
         with opener(path, "rt", encoding="utf-8") as f:
@@ -175,6 +183,53 @@ class NgramLM:
         return cls(order, probs, backoff)
 
 
+def is_kenlm_binary(path):
+    with open(path, "rb") as f:
+        return f.read(8) == b"mmap lm "
+
+
+class KenLMNgram:
+    """An ARPA file or KenLM binary queried through KenLM: the same log10 P(w | h) as
+    NgramLM.read_arpa gives (KenLM stores them as float32), without Python dicts of every n-gram."""
+
+    def __init__(self, path):
+        try:
+            import kenlm
+        except ImportError:
+            raise ImportError(f"{path}: the kenlm backend needs the kenlm module (pip install kenlm)") from None
+        self.kenlm, self.model = kenlm, kenlm.Model(str(path))
+        self.order = self.model.order
+
+    def context_state(self, context):
+        state, out = self.kenlm.State(), self.kenlm.State()
+        if context and context[0] == BOS:
+            self.model.BeginSentenceWrite(state)
+            context = context[1:]
+        else:
+            self.model.NullContextWrite(state)
+        for word in context:
+            self.model.BaseScore(state, word, out)
+            state, out = out, state
+        return state
+
+    def log10_probs(self, context, words):
+        state, out = self.context_state(tuple(context)[-(self.order - 1):] if self.order > 1 else ()), self.kenlm.State()
+        return [self.model.BaseScore(state, w, out) for w in words]
+
+    def log10_prob(self, gram):
+        return self.log10_probs(tuple(gram[:-1]), [gram[-1]])[0]
+
+
+def load_ngram(path, backend="auto"):
+    """An n-gram LM for NgramScorer. backend: python (NgramLM.read_arpa), kenlm, or auto (KenLM for
+    a KenLM binary, python otherwise, so results do not depend on whether kenlm is installed)."""
+    if backend == "kenlm" or (backend == "auto" and is_kenlm_binary(path)):
+        return KenLMNgram(path)
+    if backend in ("python", "auto"):
+        return NgramLM.read_arpa(path)
+    raise ValueError(f"unknown n-gram backend {backend!r} (python, kenlm, auto)")
+
+
 class NgramScorer:
     """Beam-search scorer: natural-log P(next token | last order-1 tokens) for every token id,
     for all hypothesis rows at once. Distributions are cached per context."""
@@ -186,7 +241,7 @@ class NgramScorer:
 
     def distribution(self, context):
         if context not in self.cache:
-            self.cache[context] = torch.tensor([self.lm.log10_prob(context + (w,)) * LOG10 for w in self.words])
+            self.cache[context] = torch.tensor(self.lm.log10_probs(context, self.words)) * LOG10
         return self.cache[context]
 
     def context(self, ids):

@@ -83,6 +83,33 @@ def test_arpa_backoff_as_kenlm_writes_it(tmp_path):
         NgramLM.read_arpa(tmp_path / "bad.arpa")
 
 
+def test_kenlm_reads_our_arpa_as_we_do(tmp_path):
+    """KenLM (the reference ARPA implementation, optional: pip install kenlm) gives the ARPA file htr
+    writes the same probabilities as htr's reader, context by context and whole sentences."""
+    kenlm = pytest.importorskip("kenlm", reason="kenlm not installed (optional: pip install kenlm)")
+    from htr.data.line_text import text_lines
+    from htr.ngram import KenLMNgram, load_ngram
+
+    lines = text_lines(REPO / "egs2" / "handfonts" / "ocr1" / "local" / "text" / "moby_dick.txt.gz", "train", 400, 0)
+    sentences = [["<space>" if c == " " else c for c in line] for line in lines]
+    vocab = sorted({t for s in sentences for t in s})
+    NgramLM.build(sentences[:300], order=4, smoothing="kneser_ney", vocabulary=vocab).write_arpa(tmp_path / "4.arpa")
+    ours, theirs = load_ngram(tmp_path / "4.arpa"), load_ngram(tmp_path / "4.arpa", "kenlm")
+    assert isinstance(ours, NgramLM) and isinstance(theirs, KenLMNgram) and theirs.order == 4
+    held_out = sentences[300:]
+    contexts = {tuple(([BOS] + s)[max(0, i - 3):i]) for s in held_out for i in range(1, len(s) + 1)}
+    assert len(contexts) > 1000
+    for context in contexts:
+        assert theirs.log10_probs(context, vocab + [EOS]) == pytest.approx(ours.log10_probs(context, vocab + [EOS]),
+                                                                            abs=1e-4)
+    model = kenlm.Model(str(tmp_path / "4.arpa"))
+    for s in held_out[:50]:
+        assert model.score(" ".join(s), bos=True, eos=True) == pytest.approx(ours.sentence_log10_prob(s), abs=1e-3)
+    (tmp_path / "fake.bin").write_bytes(b"mmap lm http://kheafield.com/code format version 5\0")
+    with pytest.raises(ValueError, match="fake.bin is a KenLM binary"):
+        load_ngram(tmp_path / "fake.bin", "python")
+
+
 def hand_bigram_arpa(path, token_list):
     """A bigram with arbitrary but fixed probabilities over the recognizer's tokens."""
     words = [EOS if i == len(token_list) - 1 else t for i, t in enumerate(token_list)]

@@ -22,7 +22,7 @@ from htr.data.datadir import read_kv, sort_key
 from htr.data.image_features import BadImageError
 from htr.decode.recognizer import Recognizer
 from htr.lm import load_lm
-from htr.ngram import NgramLM, NgramScorer
+from htr.ngram import NgramScorer, load_ngram
 from htr.train.options import config_defaults, str2bool
 from htr.utils.progress import Progress
 
@@ -48,6 +48,9 @@ def get_parser():
     p.add_argument("--lm_weight", type=float, default=1.0)
     p.add_argument("--ngram_file", default=None, help="n-gram LM in ARPA format (htr.bin.ngram_train or KenLM)")
     p.add_argument("--ngram_weight", type=float, default=0.9)
+    p.add_argument("--ngram_backend", default="auto", choices=("auto", "python", "kenlm"),
+                   help="how --ngram_file is queried: htr's ARPA reader, KenLM (pip install kenlm), or "
+                        "auto: KenLM for a KenLM binary, else python")
     p.add_argument("--penalty", type=float, default=0.0)
     p.add_argument("--nbest", type=int, default=1)
     p.add_argument("--maxlenratio", type=float, default=0.0)
@@ -126,7 +129,7 @@ def main(argv=None):
         if lm.token_list != list(model.token_list):
             raise SystemExit(f"{args.lm_train_config}: the LM's token list differs from the model's")
     if args.ngram_file:
-        ngram = NgramScorer(NgramLM.read_arpa(args.ngram_file), model.token_list, model.eos)
+        ngram = NgramScorer(load_ngram(args.ngram_file, args.ngram_backend), model.token_list, model.eos)
     recognizer = Recognizer(model, config, beam_size=args.beam_size, ctc_weight=args.ctc_weight,
                             lm=lm, lm_weight=args.lm_weight, ngram=ngram, ngram_weight=args.ngram_weight,
                             penalty=args.penalty, nbest=args.nbest,

@@ -58,10 +58,11 @@ class SpanSynthesizer:
                 continue
             feats = load(utt)[left:right]
             if pad:  # paper: each row's bright level in the previous piece
+                paper = np.percentile(out[-1], 90, axis=0).astype(feats.dtype)
                 out.append(np.repeat(paper[None], pad, axis=0))
             out.append(feats)
             words += [cut[4] for cut in run]
             pieces.append((utt, left, right, pad))
             width += pad + right - left
-            blank_after, paper = right - run[-1][3], np.percentile(feats, 90, axis=0).astype(feats.dtype)
+            blank_after = right - run[-1][3]
         return (np.concatenate(out), " ".join(words), pieces) if out else None

@@ -44,7 +44,7 @@ class SpanSynthesizer:
         """Pieces until the line is at least 85% of target_frames; a piece that would take it past
         115% is drawn again. -> (features, transcript, [(source utt, left, right, paper added
         before it)]), or None when no piece fits (a very short line)."""
-        out, words, pieces, width = [], [], [], 0
+        out, words, pieces, width, blank_after = [], [], [], 0, 0
         for _ in range(max_draws):
             if width >= 0.85 * target_frames:
                 break
@@ -53,7 +53,7 @@ class SpanSynthesizer:
             first = int(rng.integers(0, len(cuts) - k + 1))
             run = cuts[first:first + k]
             left, right = run[0][0], run[-1][1]
-            pad = max(0, self.gap - blank_after - (run[0][2] - left)) if out else 0
+            pad = max(0, self.gap - blank_after - (run[0][2] - left)) if out else 0  # blanks at the join
             if width + pad + right - left > 1.15 * target_frames:
                 continue
             feats = load(utt)[left:right]

@@ -102,14 +102,14 @@ def get_parser():
 def main(argv=None):
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    img_scp = Path(args.data_dir) / "img.scp"
+    data_dir = Path(args.data_dir)
+    img_scp = data_dir / "img.scp"
     if not img_scp.exists():
         sys.exit(f"{img_scp}: not found")
-    data_dir = Path(args.data_dir)
     given = read_word_segments(data_dir / "word_segments") if (data_dir / "word_segments").exists() else {}
     text = read_text(data_dir / "text") if args.segment_words and (data_dir / "text").exists() else {}
     n, bad = images_to_ark(img_scp, args.out_dir, args.height, args.width_factor, args.nj, given, text)
-    copy_utt_files(args.data_dir, args.out_dir, set(read_kv(Path(args.out_dir) / "feats_shape")))
+    copy_utt_files(data_dir, args.out_dir, set(read_kv(Path(args.out_dir) / "feats_shape")))
     logging.info("wrote %d utterances to %s/feats.scp; %d bad images listed in %s/bad_images",
                  n, args.out_dir, len(bad), args.out_dir)
 

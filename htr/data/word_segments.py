@@ -50,8 +50,8 @@ def scale_spans(spans, factor, length):
     """Pixel spans -> frame spans for an image resized by `factor` to `length` frames."""
     out = []
     for s, e in spans:
-        s, e = min(int(s * factor), length - 1), min(max(int(np.ceil(e * factor)), int(s * factor) + 1), length)
-        out.append((max(0, s), e))
+        start = max(0, min(int(s * factor), length - 1))
+        out.append((start, min(max(int(np.ceil(e * factor)), start + 1), length)))
     return out
 
 

@@ -7,8 +7,8 @@ import random
 import re
 import xml.etree.ElementTree as ET
 
-from htr.data.handwriting import Writer, font_files, read_name_list, render_handwritten_line, token_spans
-from htr.data.line_text import text_lines
+from htr.corpora.handwriting import Writer, font_files, read_name_list, render_handwritten_line, token_spans
+from htr.corpora.line_text import text_lines
 
 from conftest import REPO
 

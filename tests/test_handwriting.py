@@ -7,8 +7,8 @@ import numpy as np
 from PIL import Image
 
 from conftest import REPO, run_tool
-from htr.data.handwriting import Writer, font_files, read_name_list, render_handwritten_line
-from htr.data.line_text import PARTS, normalize, part_of, read_paragraphs, text_lines, wrap
+from htr.corpora.handwriting import Writer, font_files, read_name_list, render_handwritten_line
+from htr.corpora.line_text import PARTS, normalize, part_of, read_paragraphs, text_lines, wrap
 
 LOCAL = REPO / "egs2" / "handfonts" / "ocr1" / "local"
 FONTS, TEXT = LOCAL / "fonts", LOCAL / "text" / "moby_dick.txt.gz"

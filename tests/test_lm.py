@@ -87,7 +87,7 @@ def test_kenlm_reads_our_arpa_as_we_do(tmp_path):
     """KenLM (the reference ARPA implementation, optional: pip install kenlm) gives the ARPA file htr
     writes the same probabilities as htr's reader, context by context and whole sentences."""
     kenlm = pytest.importorskip("kenlm", reason="kenlm not installed (optional: pip install kenlm)")
-    from htr.data.line_text import text_lines
+    from htr.corpora.line_text import text_lines
     from htr.ngram import KenLMNgram, load_ngram
 
     lines = text_lines(REPO / "egs2" / "handfonts" / "ocr1" / "local" / "text" / "moby_dick.txt.gz", "train", 400, 0)

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import REPO, run_tool
 from htr.data.datadir import DataDirError, read_kv, read_text
-from htr.data.handwriting import Writer, font_files, read_name_list, render_handwritten_line, token_spans
-from htr.data.line_text import text_lines
+from htr.corpora.handwriting import Writer, font_files, read_name_list, render_handwritten_line, token_spans
+from htr.corpora.line_text import text_lines
 from htr.data.span_synthesis import SpanSynthesizer
 from htr.data.word_segments import crop_bounds, projection_spans, read_word_segments
 from htr.train.tasks import span_synthesizer

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from htr.data.datadir import copy_utt_files, read_kv, read_text, write_kv
-from htr.train.options import str2bool
+from htr.utils.options import str2bool
 
 
 def drop_reason(frames, text, min_frames, max_frames, keep_empty_text):

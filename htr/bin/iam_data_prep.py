@@ -11,8 +11,8 @@ written. With --parquet_dir: train/validation/test parquet files with image and 
 import argparse
 import logging
 
-from htr.data.iam import PARTS, prepare
-from htr.data.parquet_lines import parquet_to_data_dir, split_files
+from htr.corpora.iam import PARTS, prepare
+from htr.corpora.parquet_lines import parquet_to_data_dir, split_files
 
 
 def main(argv=None):

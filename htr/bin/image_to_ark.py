@@ -24,7 +24,7 @@ import kaldiio
 from htr.data.datadir import copy_utt_files, read_kv, read_text, write_kv
 from htr.data.image_features import BadImageError, load_image_and_features
 from htr.data.word_segments import projection_spans, read_word_segments, scale_spans, write_word_segments
-from htr.train.options import str2bool
+from htr.utils.options import str2bool
 from htr.utils.progress import Progress
 
 

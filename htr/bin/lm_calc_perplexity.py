@@ -18,7 +18,7 @@ import torch
 from htr.data.datadir import read_text, write_kv
 from htr.lm import load_lm
 from htr.text.tokenizer import build_tokenizer
-from htr.train.options import data_triple
+from htr.utils.options import data_triple
 from htr.utils.progress import Progress
 
 

@@ -23,7 +23,7 @@ from htr.data.image_features import BadImageError
 from htr.decode.recognizer import Recognizer
 from htr.lm import load_lm
 from htr.ngram import NgramScorer, load_ngram
-from htr.train.options import config_defaults, str2bool
+from htr.utils.options import config_defaults, str2bool
 from htr.utils.progress import Progress
 
 CHUNK_BATCHES = 8  # inputs are sorted by length within chunks of this many batches (less padding)

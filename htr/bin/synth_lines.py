@@ -15,9 +15,9 @@ from multiprocessing import Pool
 from pathlib import Path
 
 from htr.data.datadir import write_data_dir
-from htr.data.handwriting import Writer, font_files, read_name_list, render_handwritten_line, token_spans
-from htr.data.line_text import PARTS, text_lines
-from htr.data.synth import random_line, render_line
+from htr.corpora.handwriting import Writer, font_files, read_name_list, render_handwritten_line, token_spans
+from htr.corpora.line_text import PARTS, text_lines
+from htr.corpora.synth import random_line, render_line
 from htr.data.word_segments import write_word_segments
 from htr.utils.progress import Progress
 

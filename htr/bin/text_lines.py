@@ -7,7 +7,7 @@ import argparse
 import random
 
 from htr.data.datadir import write_kv
-from htr.data.line_text import PARTS, part_of, read_paragraphs, wrap
+from htr.corpora.line_text import PARTS, part_of, read_paragraphs, wrap
 
 
 def main(argv=None):

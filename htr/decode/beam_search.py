@@ -26,7 +26,7 @@ import torch
 
 from htr.decode.ctc_prefix_score import CTCPrefixScorer
 from htr.nets.mask import make_non_pad_mask
-from htr.nets.transformer_decoder import SharedMemory, group_rows
+from htr.decode.rows import SharedMemory, group_rows
 
 END_DETECT_LENGTHS = 3
 END_DETECT_MARGIN = -10.0  # ESPnet's D_end = log(1 · exp(-10))

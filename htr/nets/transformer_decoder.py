@@ -44,39 +44,6 @@ class DecoderLayer(nn.Module):
         return x if cache is None else torch.cat([cache, x], dim=1)
 
 
-def group_rows(utt, n_utt):
-    """Rows grouped by utterance (utt sorted) -> per utterance its row count and first row, and
-    each row's position within its utterance."""
-    counts = torch.bincount(utt, minlength=n_utt)
-    first = torch.cumsum(counts, 0) - counts
-    return counts, first, torch.arange(len(utt), device=utt.device) - first[utt]
-
-
-class SharedMemory:
-    """The encoder output of B utterances, shared by many hypothesis rows (row n belongs to
-    utterance utt[n]). Each layer's source-attention keys and values are computed once per
-    utterance, and the rows' queries are packed per utterance, so no step copies the memory."""
-
-    def __init__(self, decoder, memory, memory_mask):
-        self.kv = [layer.src_attn.project_kv(memory, memory) for layer in decoder.decoders]
-        self.mask = memory_mask                                         # (B, 1, T)
-        self.n_utt = memory.size(0)
-        self.set_rows(torch.arange(self.n_utt, device=memory.device))
-
-    def set_rows(self, utt):
-        counts, _, self.pos = group_rows(utt, self.n_utt)
-        self.utt = utt
-        self.width = int(counts.max()) if len(utt) else 0
-
-    def attend(self, index, attention, query):
-        """query (N, Lq, d) of the rows -> source attention output (N, Lq, d)."""
-        n, lq, d = query.shape
-        packed = query.new_zeros(self.n_utt, self.width, lq, d)
-        packed[self.utt, self.pos] = query
-        out = attention.forward_kv(packed.view(self.n_utt, self.width * lq, d), *self.kv[index], self.mask)
-        return out.view(self.n_utt, self.width, lq, d)[self.utt, self.pos]
-
-
 class TransformerDecoder(nn.Module):
     def __init__(self, vocab_size, encoder_output_size, attention_heads=4, linear_units=2048, num_blocks=6,
                  dropout_rate=0.1, positional_dropout_rate=0.1, self_attention_dropout_rate=0.0,
@@ -112,7 +79,8 @@ class TransformerDecoder(nn.Module):
     def forward_step(self, memory, ys, cache=None):
         """Next-token log-probs for each prefix: ys (N, L) -> ((N, V), new cache). The cache holds
         each layer's outputs for ys[:, :-1] (from the previous step), so only the last position is
-        computed, as ESPnet's batch_score does. memory: a SharedMemory whose rows are ys's rows."""
+        computed, as ESPnet's batch_score does. memory: the search's SharedMemory
+        (htr.decode.rows), whose rows are ys's rows."""
         x = self.embed(ys)
         new_cache = []
         for i, layer in enumerate(self.decoders):

@@ -15,18 +15,19 @@ All utterances of a batch are searched together: hypotheses are rows of one tens
 runs once per step for all rows, CTC prefix scores for all rows at once, and the top-k is taken per
 utterance — giving the hypotheses of one-at-a-time decoding.
 
-Language models (`lm`: a neural LM, `ngram`: an n-gram scorer) are full scorers like the decoder:
-any object with `score(yseq (rows, i+1), state) -> (log-probs (rows, V), state)` and
-`select_state(state, rows)`; their log-probabilities are natural logs.
+Every term is a scorer of htr.decode.scorers (decoder, CTC, neural LM, n-gram, length bonus), all
+with one protocol; the search loops over them. Language models (`lm`: a neural LM, `ngram`: an
+n-gram scorer) are any object with `score(yseq (rows, i+1), state) -> (log-probs (rows, V), state)`
+and `select_state(state, rows)`; their log-probabilities are natural logs.
 """
 import math
 from dataclasses import dataclass, field
 
 import torch
 
-from htr.decode.ctc_prefix_score import CTCPrefixScorer
-from htr.nets.mask import make_non_pad_mask
-from htr.decode.rows import SharedMemory, group_rows
+from htr.decode.rows import group_rows
+from htr.decode.scorers import build_scorers
+from htr.decode.search_options import SearchOptions
 
 END_DETECT_LENGTHS = 3
 END_DETECT_MARGIN = -10.0  # ESPnet's D_end = log(1 · exp(-10))
@@ -56,29 +57,23 @@ def end_detect(ended, i):
 
 
 class BeamSearch:
-    def __init__(self, model, beam_size=20, ctc_weight=0.5, lm=None, lm_weight=1.0, penalty=0.0, nbest=1,
-                 maxlenratio=0.0, minlenratio=0.0, pre_beam_ratio=1.5, ngram=None, ngram_weight=0.9):
-        if not 0.0 <= ctc_weight <= 1.0:
-            raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
+    """BeamSearch(model, SearchOptions(...), lm=..., ngram=...), or settings as keywords:
+    BeamSearch(model, beam_size=10, ctc_weight=0.3)."""
+
+    def __init__(self, model, options=None, lm=None, ngram=None, **settings):
+        self.options = (options or SearchOptions()).updated(settings)
         self.model = model
-        self.beam_size, self.nbest = beam_size, nbest
-        self.maxlenratio, self.minlenratio = maxlenratio, minlenratio
+        self.beam_size, self.nbest = self.options.beam_size, self.options.nbest
+        self.maxlenratio, self.minlenratio = self.options.maxlenratio, self.options.minlenratio
         self.vocab = model.vocab_size
         self.sos = self.eos = model.eos
-        self.weights = {}
-        if ctc_weight < 1.0:
-            self.weights["decoder"] = 1.0 - ctc_weight
-        if ctc_weight > 0.0:
-            self.weights["ctc"] = ctc_weight
-        self.lms = {name: scorer for name, scorer, weight in (("lm", lm, lm_weight), ("ngram", ngram, ngram_weight))
-                    if scorer is not None and weight != 0.0}
-        for name, weight in (("lm", lm_weight), ("ngram", ngram_weight)):
-            if name in self.lms:
-                self.weights[name] = weight
-        if penalty != 0.0:
-            self.weights["length_bonus"] = penalty
-        self.pre_beam_size = int(pre_beam_ratio * beam_size)
-        self.do_pre_beam = "ctc" in self.weights and ctc_weight < 1.0 and self.pre_beam_size < self.vocab
+        self.scorers = build_scorers(model, self.options, lm, ngram)
+        self.weights = {name: weight for name, (_, weight) in self.scorers.items()}
+        self.full = [name for name, (scorer, _) in self.scorers.items() if not scorer.partial]
+        self.partial = [name for name, (scorer, _) in self.scorers.items() if scorer.partial]
+        self.pre_beam_size = int(self.options.pre_beam_ratio * self.beam_size)
+        # ESPnet pre-beams by the full scores only when the decoder is among them (ctc_weight < 1)
+        self.do_pre_beam = bool(self.partial) and "decoder" in self.scorers and self.pre_beam_size < self.vocab
 
     def max_lengths(self, enc_lens):
         lengths = enc_lens.tolist()
@@ -97,40 +92,26 @@ class BeamSearch:
         maxlens, minlens = self.max_lengths(enc_lens)
         maxlen_t = torch.tensor(maxlens, device=device)
         minlen_t = torch.tensor(minlens, device=device)
-        memory_mask = make_non_pad_mask(enc_lens.to(device), enc.size(1))[:, None, :]
-        if "decoder" in self.weights:
-            memory = SharedMemory(self.model.decoder, enc, memory_mask)
-        ctc = None
-        if "ctc" in self.weights:
-            ctc = CTCPrefixScorer(self.model.ctc.log_softmax(enc), enc_lens.to(device), 0, self.eos)
+        states = {name: scorer.start(enc, enc_lens) for name, (scorer, _) in self.scorers.items()}
 
         utt = torch.arange(n_utt, device=device)          # the utterance of each running row
         yseq = torch.full((n_utt, 1), self.sos, dtype=torch.long, device=device)
         score = torch.zeros(n_utt, device=device)
         totals = {k: torch.zeros(n_utt, device=device) for k in self.weights}
-        dec_cache = None
-        lm_states = {name: None for name in self.lms}
-        ctc_state = ctc.initial_state(utt) if ctc else None
         ended = [[] for _ in range(n_utt)]
 
         for i in range(max(maxlens)):
             if len(utt) == 0:
                 break
-            step, weighted = {}, torch.zeros(len(utt), self.vocab, device=device)
-            if "decoder" in self.weights:
-                memory.set_rows(utt)
-                step["decoder"], dec_new = self.model.decoder.forward_step(memory, yseq, dec_cache)
-            lm_new = {}
-            for name, scorer in self.lms.items():
-                step[name], lm_new[name] = scorer.score(yseq, lm_states[name])
-            if "length_bonus" in self.weights:
-                step["length_bonus"] = torch.ones(len(utt), self.vocab, device=device)
-            for key, value in step.items():
-                weighted += self.weights[key] * value
-            if ctc is not None:
-                part_ids = torch.topk(weighted, self.pre_beam_size)[1] if self.do_pre_beam else None
-                step["ctc"], ctc_candidates = ctc.score(yseq[:, -1], i, ctc_state, utt, part_ids)
-                weighted += self.weights["ctc"] * step["ctc"]
+            step, new_states = {}, {}
+            weighted = torch.zeros(len(utt), self.vocab, device=device)
+            for name in self.full:
+                step[name], new_states[name] = self.scorers[name][0].score(yseq, states[name], utt)
+                weighted += self.weights[name] * step[name]
+            part_ids = torch.topk(weighted, self.pre_beam_size)[1] if self.do_pre_beam else None
+            for name in self.partial:
+                step[name], new_states[name] = self.scorers[name][0].score(yseq, states[name], utt, part_ids)
+                weighted += self.weights[name] * step[name]
             weighted += score[:, None]
             too_short = minlen_t[utt] > i
             if too_short.any():
@@ -141,11 +122,6 @@ class BeamSearch:
             score = weighted[rows, tokens]
             totals = {k: totals[k][rows] + step[k][rows, tokens] for k in totals}
             yseq = torch.cat([yseq[rows], tokens[:, None]], dim=1)
-            if "decoder" in self.weights:
-                dec_cache = [c[rows] for c in dec_new]
-            lm_states = {name: scorer.select_state(lm_new[name], rows) for name, scorer in self.lms.items()}
-            if ctc is not None:
-                ctc_state = ctc.select(ctc_candidates, rows, tokens)
 
             # set aside hypotheses that ended (or are ended by force at an utterance's last step)
             forced = maxlen_t[new_utt] - 1 == i
@@ -160,12 +136,8 @@ class BeamSearch:
                         keep &= new_utt != b
             utt, yseq, score = new_utt[keep], yseq[keep], score[keep]
             totals = {k: v[keep] for k, v in totals.items()}
-            if dec_cache is not None:
-                dec_cache = [c[keep] for c in dec_cache]
-            kept_rows = torch.nonzero(keep).view(-1)
-            lm_states = {name: scorer.select_state(lm_states[name], kept_rows) for name, scorer in self.lms.items()}
-            if ctc_state is not None:
-                ctc_state = (ctc_state[0][:, :, keep], ctc_state[1][keep])
+            rows, tokens = rows[keep], tokens[keep]
+            states = {name: self.scorers[name][0].select(new_states[name], rows, tokens) for name in new_states}
         return [sorted(hyps, key=lambda h: h.score, reverse=True)[:self.nbest] for hyps in ended]
 
     def best_per_utterance(self, weighted, utt, n_utt):

@@ -1,0 +1,73 @@
+"""The search settings, in one place: their names (ESPnet's asr_inference options), defaults and
+meaning. `ocr_inference`, `htr recognize`, `Recognizer` and `BeamSearch` all take a SearchOptions.
+
+Where a setting comes from, later wins: these defaults, a model pack's decode config (what its
+recipe decoded with), a --config YAML file, the command line.
+"""
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import yaml
+
+from htr.errors import check_keys
+from htr.utils.options import str2bool
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    beam_size: int = 20            # hypotheses kept per utterance
+    ctc_weight: float = 0.5        # CTC prefix score weight; the decoder gets 1 - ctc_weight
+    lm_weight: float = 1.0         # neural LM weight (0: off)
+    ngram_weight: float = 0.9      # n-gram LM weight (0: off)
+    penalty: float = 0.0           # length bonus per output token
+    nbest: int = 1                 # hypotheses returned per utterance
+    maxlenratio: float = 0.0       # max output length: 0 = encoder frames (and end detection), <0 = fixed -n
+    minlenratio: float = 0.0       # min output length as a fraction of encoder frames
+    pre_beam_ratio: float = 1.5    # CTC scores only the int(ratio * beam) best tokens of the full scorers
+    greedy_ctc: bool = False       # best CTC path instead of the beam search
+
+    def __post_init__(self):
+        if not 0.0 <= self.ctc_weight <= 1.0:
+            raise ValueError(f"ctc_weight must be in [0, 1], got {self.ctc_weight}")
+        if self.beam_size < 1 or self.nbest < 1:
+            raise ValueError(f"beam_size and nbest must be >= 1, got {self.beam_size}, {self.nbest}")
+
+    def to_dict(self):
+        return asdict(self)
+
+    def updated(self, values):
+        """A copy with `values` (a mapping; None values are skipped) applied."""
+        values = {k: v for k, v in (values or {}).items() if v is not None}
+        check_keys(values, names(), "search option")
+        return replace(self, **values)
+
+    @classmethod
+    def read(cls, path):
+        """A decode config (YAML of search settings, e.g. a pack's decode.yaml)."""
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        check_keys(values, names(), "decode config", path)
+        return cls().updated(values)
+
+    def write(self, path):
+        tmp = Path(path).with_name(Path(path).name + ".tmp")
+        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        tmp.replace(path)
+
+
+def names():
+    return [f.name for f in fields(SearchOptions)]
+
+
+def add_arguments(parser):
+    """One --option per setting. Defaults are None, so a tool can tell what the user set and fall
+    back to the pack's decode config, then to SearchOptions' defaults (shown in --help)."""
+    group = parser.add_argument_group("search (default: the model pack's decode config, else the value shown)")
+    for f in fields(SearchOptions):
+        kind = str2bool if f.type is bool else f.type
+        group.add_argument(f"--{f.name}", type=kind, default=None, help=f"default {f.default}")
+    return group
+
+
+def from_args(args, base=None):
+    """The settings named on the command line (or a --config file) over `base`."""
+    return (base or SearchOptions()).updated({n: getattr(args, n, None) for n in names()})

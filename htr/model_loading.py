@@ -15,7 +15,17 @@ from pathlib import Path
 import torch
 import yaml
 
+from htr.data.frontend import ImageFrontend
+from htr.errors import UserError
 from htr.registry import build_model
+
+class ModelError(UserError, ValueError):
+    """A model path that does not hold a usable model."""
+
+
+class WeightsMismatch(UserError, RuntimeError):
+    """Weights that do not fit the model their config builds."""
+
 
 # In an experiment dir, the first of these that exists is the model (ESPnet's naming).
 MODEL_FILE_PREFERENCE = ("valid.acc.ave.pth", "valid.acc.best.pth", "valid.cer_ctc.ave.pth", "valid.loss.ave.pth",
@@ -106,12 +116,15 @@ def fetch(spec, cache_dir=None):
 
 
 def meta_entries(root):
-    """{key: path in the pack} of meta.yaml's `files` and `yaml_files`; {} without a meta.yaml."""
+    """{key: path in the pack} of meta.yaml's `files` and `yaml_files` (ESPnet's) and htr's
+    `decode_config` (top level: ESPnet's downloader hands every `files` entry to Speech2Text as a
+    keyword, and it has none for a decode config); {} without a meta.yaml."""
     meta = Path(root) / "meta.yaml"
     if not meta.exists():
         return {}
     info = yaml.safe_load(meta.read_text()) or {}
-    return {**(info.get("files") or {}), **(info.get("yaml_files") or {})}
+    decode = {"decode_config": info["decode_config"]} if info.get("decode_config") else {}
+    return {**(info.get("files") or {}), **(info.get("yaml_files") or {}), **decode}
 
 
 def check_complete(root):
@@ -167,12 +180,20 @@ def locate(path):
     raise FileNotFoundError(f"{path}: no model file ({', '.join(MODEL_FILE_PREFERENCE)}, N epoch.pth)")
 
 
-def packed_lms(path):
-    """The language models a pack carries: {"lm_train_config", "lm_file", "ngram_file"} -> paths
-    (only those present in its meta.yaml)."""
+PACKED_DECODING = ("decode_config", "lm_train_config", "lm_file", "ngram_file")
+
+
+def packed_files(path):
+    """How a pack decodes: {"decode_config", "lm_train_config", "lm_file", "ngram_file"} -> paths,
+    those its meta.yaml names ({} for an experiment dir)."""
     root, _, _ = locate(fetch(str(path)))
     entries = meta_entries(root)
-    return {k: root / entries[k] for k in ("lm_train_config", "lm_file", "ngram_file") if k in entries}
+    return {k: root / entries[k] for k in PACKED_DECODING if k in entries}
+
+
+def packed_lms(path):
+    """The language models a pack carries: {"lm_train_config", "lm_file", "ngram_file"} -> paths."""
+    return {k: v for k, v in packed_files(path).items() if k != "decode_config"}
 
 
 def load_config(config_file, root):
@@ -196,23 +217,44 @@ def load_config(config_file, root):
 
 
 def load_model(path, model_file=None, device="cpu"):
-    """Return (model in eval mode, config dict). `path` is a zip, a directory, or a config.yaml
-    (then `model_file` names the .pth). The state dict must match exactly."""
-    path = Path(path)
-    if path.suffix in (".yaml", ".yml"):
+    """Return (model in eval mode, config dict). `path` is a zip, a directory, a URL or hub name
+    (htr.model_loading.fetch), or a config.yaml (then `model_file` names the .pth). The state dict
+    must match exactly. Anything wrong is a UserError naming the file."""
+    if Path(path).suffix in (".yaml", ".yml"):
         if model_file is None:
-            raise ValueError("a config.yaml needs model_file")
+            raise ModelError(f"{path}: a config.yaml needs model_file")
         # a bare config.yaml sits in exp/<dir>/: the pack root is two levels up
+        path = Path(path)
         root, config_file, model_path = path.parent.parent.parent, path, Path(model_file)
     else:
-        root, config_file, model_path = locate(path)
+        try:
+            root, config_file, model_path = locate(fetch(str(path)))
+        except (ValueError, zipfile.BadZipFile) as e:
+            raise ModelError(f"{path}: not a usable model ({e})") from None
         if model_file is not None:
             model_path = Path(model_file)
     config = load_config(config_file, root)
+    ImageFrontend.of_model(config, config_file)  # a bad front end fails here, not at the first image
     model = build_model(config)
-    state = torch.load(model_path, map_location=device, weights_only=True)
+    state = read_weights(model_path, device)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise WeightsMismatch(f"{model_path}: weights do not fit the model of {config_file} ({first})") from None
+    return model.to(device).eval(), config
+
+
+def read_weights(model_path, device):
+    """A state dict or a training checkpoint's model weights, float64 stored as float32."""
+    if not Path(model_path).is_file():
+        raise FileNotFoundError(f"{model_path}: model file not found")
+    try:
+        state = torch.load(model_path, map_location=device, weights_only=True)
+    except Exception as e:  # torch raises pickle, zip and runtime errors for a damaged file
+        raise UserError(f"{model_path}: not a readable torch model file ({type(e).__name__}: {e})") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # a training checkpoint
-    state = {k: (v.float() if v.dtype == torch.float64 else v) for k, v in state.items()}
-    model.load_state_dict(state, strict=True)
-    return model.to(device).eval(), config
+    if not isinstance(state, dict):
+        raise UserError(f"{model_path}: holds no state dict")
+    return {k: (v.float() if v.dtype == torch.float64 else v) for k, v in state.items()}

@@ -18,6 +18,7 @@ import torch
 import yaml
 
 import htr
+from htr.decode.search_options import SearchOptions
 
 
 def archive_name(path):
@@ -49,15 +50,20 @@ def model_card(train_config, files):
             "or `htr recognize line.png --model model.zip`.\n\n" + results)
 
 
-def pack(train_config, model_file, outpath, options=(), lm_train_config=None, lm_file=None, ngram_file=None):
+def pack(train_config, model_file, outpath, options=(), lm_train_config=None, lm_file=None, ngram_file=None,
+         decode_config=None):
     """Write the zip; return the list of names in it. A neural LM (config + weights) and an
-    n-gram ARPA file are recorded in meta.yaml as ESPnet does (lm_train_config, lm_file)."""
+    n-gram ARPA file are recorded in meta.yaml as ESPnet does (lm_train_config, lm_file); the
+    decode config (htr.decode.search_options: what the recipe decoded with) as `decode_config`,
+    at the top level, where ESPnet's downloader does not look."""
+    if decode_config:
+        SearchOptions.read(decode_config)  # a decode config the pack could not use is refused now
     named = {"asr_train_config": train_config, "asr_model_file": model_file, "lm_train_config": lm_train_config,
              "lm_file": lm_file, "ngram_file": ngram_file}
     named = {k: v for k, v in named.items() if v}
     if ("lm_train_config" in named) != ("lm_file" in named):
         raise ValueError("a neural LM needs both lm_train_config and lm_file")
-    paths = [*named.values(), *options]
+    paths = [*named.values(), *([decode_config] if decode_config else []), *options]
     missing = [f for f in paths if not Path(f).is_file()]
     if missing:
         raise FileNotFoundError(f"cannot pack: missing {', '.join(map(str, missing))}")
@@ -67,6 +73,8 @@ def pack(train_config, model_file, outpath, options=(), lm_train_config=None, lm
             "timestamp": time.time(), "torch": str(torch.__version__),
             "files": {k: archive_name(v) for k, v in named.items() if not k.endswith("_config")},
             "yaml_files": {k: archive_name(v) for k, v in named.items() if k.endswith("_config")}}
+    if decode_config:
+        meta["decode_config"] = archive_name(decode_config)
     outpath = Path(outpath)
     outpath.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=outpath.parent, prefix=f".{outpath.name}.")

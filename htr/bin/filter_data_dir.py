@@ -13,8 +13,10 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+from htr.data.frontend import FRONTEND_FILE
 from htr.data.datadir import copy_utt_files, read_kv, read_text, write_kv
 from htr.utils.options import str2bool
+from htr.errors import run_tool
 
 
 def drop_reason(frames, text, min_frames, max_frames, keep_empty_text):
@@ -57,12 +59,13 @@ def main(argv=None):
     if (src / "word_segments").exists():  # a subset of the lines: kept ones only
         segments = read_kv(src / "word_segments")
         write_kv(dst / "word_segments", {u: segments[u] for u in kept if u in segments})
-    if (src / "feats_dim").exists():
-        shutil.copy(src / "feats_dim", dst / "feats_dim")
+    for name in ("feats_dim", FRONTEND_FILE):  # what the features are, unchanged by filtering
+        if (src / name).exists():
+            shutil.copy(src / name, dst / name)
     counts = Counter(reason.split(" ")[0] for reason in dropped.values())
     logging.info("%s -> %s: kept %d of %d lines; dropped %s", src, dst, len(kept), len(feats),
                  ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -3,7 +3,8 @@
     python -m htr.bin.image_to_ark data/train dump/train --height 100 --nj 4
 
 Reads `<data_dir>/img.scp`, writes features as ESPnet's IAM recipe does (htr.data.image_features)
-into `<out_dir>/feats.ark` with `feats.scp` and `feats_shape`, and copies text/utt2spk/spk2utt for
+into `<out_dir>/feats.ark` with `feats.scp` and `feats_shape`, records the front end used in
+`<out_dir>/frontend.yaml` (htr.data.frontend: training copies it into the model's config), and copies text/utt2spk/spk2utt for
 the utterances written, so out_dir is itself a valid data dir. Word segments
 (htr/data/word_segments.py) in `<data_dir>/word_segments` are rescaled to frames; with
 `--segment_words true` the other lines are segmented by column projection where the gaps are
@@ -22,10 +23,12 @@ from pathlib import Path
 import kaldiio
 
 from htr.data.datadir import copy_utt_files, read_kv, read_text, write_kv
+from htr.data.frontend import ImageFrontend
 from htr.data.image_features import BadImageError, load_image_and_features
 from htr.data.word_segments import projection_spans, read_word_segments, scale_spans, write_word_segments
 from htr.utils.options import str2bool
 from htr.utils.progress import Progress
+from htr.errors import run_tool
 
 
 def _extract(item, height, width_factor):
@@ -76,6 +79,7 @@ def images_to_ark(img_scp, out_dir, height=100, width_factor=0.5, nj=1, word_seg
             pool.close()
             pool.join()
     write_kv(out_dir / "feats_shape", shapes)
+    ImageFrontend(height, width_factor).write(out_dir)  # what made these features: training records it
     if segments:
         write_word_segments(out_dir / "word_segments", segments)
     if word_segments or segment_text:
@@ -115,4 +119,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -5,10 +5,15 @@
     python -m htr.bin.ocr_inference --model_file model.zip --output_dir out \\
         --data_path_and_name_and_type data/test/img.scp,speech,image
 
-Options may also come from a YAML file (`--config conf/decode.yaml`: beam_size, ctc_weight, ...);
-the command line wins. Writes <output_dir>/{1..nbest}best_recog/{text,token,token_int,score}. An input too short for the
-model gets an empty hypothesis and a warning. `--greedy_ctc true` takes the best CTC path instead
-of the beam search.
+Search settings (htr.decode.search_options) come from, later winning: their defaults, a model
+pack's decode config, a YAML file (`--config conf/decode.yaml`: beam_size, ctc_weight, ...), the
+command line. A pack's LMs are used unless --lm_weight 0 / --ngram_weight 0; --lm_file and
+--ngram_file name others. Images (type `image`) become features by the model's own front end;
+features (type `kaldi_ark`) made by another front end are refused.
+
+Writes <output_dir>/{1..nbest}best_recog/{text,token,token_int,score} and the resolved settings as
+<output_dir>/decode.yaml. An input too short for the model, or that cannot be read, gets an empty
+hypothesis and a warning. `--greedy_ctc true` takes the best CTC path instead of the beam search.
 """
 import argparse
 import logging
@@ -17,13 +22,13 @@ from pathlib import Path
 import kaldiio
 import torch
 
-import htr
 from htr.data.datadir import read_kv, sort_key
+from htr.data.frontend import ImageFrontend, check_same
 from htr.data.image_features import BadImageError
+from htr.decode import search_options
 from htr.decode.recognizer import Recognizer
-from htr.lm import load_lm
-from htr.ngram import NgramScorer, load_ngram
-from htr.utils.options import config_defaults, str2bool
+from htr.errors import UserError, run_tool
+from htr.utils.options import config_defaults
 from htr.utils.progress import Progress
 
 CHUNK_BATCHES = 8  # inputs are sorted by length within chunks of this many batches (less padding)
@@ -41,44 +46,51 @@ def get_parser():
     p.add_argument("--key_file", default=None, help="decode only these keys (first column), in this order")
     p.add_argument("--batch_size", type=int, default=1)
     p.add_argument("--ngpu", type=int, default=0)
-    p.add_argument("--beam_size", type=int, default=20)
-    p.add_argument("--ctc_weight", type=float, default=0.5)
-    p.add_argument("--lm_train_config", default=None, help="neural LM: its lm_train config.yaml")
-    p.add_argument("--lm_file", default=None, help="neural LM: its weights (e.g. valid.loss.ave.pth)")
-    p.add_argument("--lm_weight", type=float, default=1.0)
-    p.add_argument("--ngram_file", default=None, help="n-gram LM in ARPA format (htr.bin.ngram_train or KenLM)")
-    p.add_argument("--ngram_weight", type=float, default=0.9)
+    p.add_argument("--lm_train_config", default=None, help="neural LM: its lm_train config.yaml (default: the pack's)")
+    p.add_argument("--lm_file", default=None, help="neural LM: its weights, e.g. valid.loss.ave.pth (default: the pack's)")
+    p.add_argument("--ngram_file", default=None,
+                   help="n-gram LM in ARPA format, htr.bin.ngram_train or KenLM (default: the pack's)")
     p.add_argument("--ngram_backend", default="auto", choices=("auto", "python", "kenlm"),
                    help="how --ngram_file is queried: htr's ARPA reader, KenLM (pip install kenlm), or "
                         "auto: KenLM for a KenLM binary, else python")
-    p.add_argument("--penalty", type=float, default=0.0)
-    p.add_argument("--nbest", type=int, default=1)
-    p.add_argument("--maxlenratio", type=float, default=0.0)
-    p.add_argument("--minlenratio", type=float, default=0.0)
-    p.add_argument("--greedy_ctc", type=str2bool, default=False)
+    search_options.add_arguments(p)
     p.add_argument("--log_level", default="INFO")
     return p
 
 
 class Inputs:
-    """key -> feature matrix from a Kaldi scp or an image scp."""
+    """key -> feature matrix from a Kaldi scp or an image scp (by the model's own front end)."""
 
     def __init__(self, spec, recognizer):
-        path, _, kind = spec.split(",")
+        try:
+            path, _, kind = spec.split(",")
+        except ValueError:
+            raise UserError(f"--data_path_and_name_and_type {spec!r}: expected path,name,type") from None
         self.kind, self.recognizer = kind, recognizer
         if kind == "kaldi_ark":
-            self.table = kaldiio.load_scp(path)
             self.keys = list(read_kv(path))
+            self.table = kaldiio.load_scp(path)
+            check_features(path, self.table[self.keys[0]] if self.keys else None, recognizer)
         elif kind == "image":
             self.table = read_kv(path)
             self.keys = list(self.table)
         else:
-            raise SystemExit(f"--data_path_and_name_and_type: type {kind!r} not supported (kaldi_ark, image)")
+            raise UserError(f"--data_path_and_name_and_type: type {kind!r} not supported (kaldi_ark, image)")
 
     def __getitem__(self, key):
         if self.kind == "image":
             return self.recognizer.image_features(self.table[key])
         return self.table[key]
+
+
+def check_features(scp, first, recognizer):
+    """Features of another front end than the model's are an error naming both (the record
+    beside feats.scp, and the feature dimension of its first matrix)."""
+    model = recognizer.sources.get("model") or "the model"
+    check_same(recognizer.frontend, ImageFrontend.read(Path(scp).parent), model, scp)
+    if first is not None and first.shape[1] != recognizer.frontend.height:
+        raise UserError(f"{scp}: features of dimension {first.shape[1]}, but {model} expects "
+                        f"{recognizer.frontend.height} (its front end: {recognizer.frontend.describe()})")
 
 
 def write_results(out_dir, results, nbest):
@@ -117,24 +129,16 @@ def main(argv=None):
     device = "cuda" if args.ngpu > 0 and torch.cuda.is_available() else "cpu"
     if args.ngpu > 0 and device == "cpu":
         logging.warning("--ngpu %d but no CUDA device: decoding on CPU", args.ngpu)
-    if args.train_config:
-        model, config = htr.load_model(args.train_config, model_file=args.model_file, device=device)
-    else:
-        model, config = htr.load_model(args.model_file, device=device)
-    lm = ngram = None
-    if args.lm_file:
-        if not args.lm_train_config:
-            raise SystemExit("--lm_file needs --lm_train_config")
-        lm = load_lm(args.lm_train_config, args.lm_file, device)[0]
-        if lm.token_list != list(model.token_list):
-            raise SystemExit(f"{args.lm_train_config}: the LM's token list differs from the model's")
-    if args.ngram_file:
-        ngram = NgramScorer(load_ngram(args.ngram_file, args.ngram_backend), model.token_list, model.eos)
-    recognizer = Recognizer(model, config, beam_size=args.beam_size, ctc_weight=args.ctc_weight,
-                            lm=lm, lm_weight=args.lm_weight, ngram=ngram, ngram_weight=args.ngram_weight,
-                            penalty=args.penalty, nbest=args.nbest,
-                            maxlenratio=args.maxlenratio, minlenratio=args.minlenratio,
-                            greedy_ctc=args.greedy_ctc, device=device)
+    if args.lm_file and not args.lm_train_config:
+        raise UserError("--lm_file needs --lm_train_config")
+    settings = {n: getattr(args, n) for n in search_options.names()}
+    recognizer = Recognizer.from_pretrained(args.model_file, device=device, train_config=args.train_config,
+                                            lm_train_config=args.lm_train_config, lm_file=args.lm_file,
+                                            ngram_file=args.ngram_file, ngram_backend=args.ngram_backend, **settings)
+    described = recognizer.describe()
+    logging.info("decoding with %s", described)
+    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    recognizer.options.write(Path(args.output_dir) / "decode.yaml")  # rerun with --config <output_dir>/decode.yaml
     inputs = Inputs(args.data_path_and_name_and_type, recognizer)
     keys = list(read_kv(args.key_file, allow_empty_value=True)) if args.key_file else inputs.keys
     results = {}
@@ -155,9 +159,9 @@ def main(argv=None):
                     results[key] = nbest
                 progress.update(len(batch))
             progress.update(len(keys[start:start + chunk]) - len(feats))
-    write_results(args.output_dir, results, args.nbest)
+    write_results(args.output_dir, results, recognizer.options.nbest)
     logging.info("decoded %d inputs -> %s", len(results), args.output_dir)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -10,6 +10,7 @@ import argparse
 import logging
 
 from htr.pack import pack
+from htr.errors import run_tool
 
 
 def main(argv=None):
@@ -20,13 +21,15 @@ def main(argv=None):
     p.add_argument("--lm_train_config", default=None, help="a neural LM's config.yaml (with --lm_file)")
     p.add_argument("--lm_file", default=None)
     p.add_argument("--ngram_file", default=None, help="an n-gram LM (ARPA)")
+    p.add_argument("--decode_config", default=None,
+                   help="the search settings decoding used (ocr_inference's decode.yaml): the pack decodes so by default")
     p.add_argument("--outpath", required=True)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     names = pack(args.train_config, args.model_file, args.outpath, args.option, args.lm_train_config, args.lm_file,
-                 args.ngram_file)
+                 args.ngram_file, args.decode_config)
     logging.info("packed %s: %s", args.outpath, ", ".join(names))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

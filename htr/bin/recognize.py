@@ -3,43 +3,83 @@
     htr recognize line1.png line2.jpg --model model.zip
     htr recognize line.png --model exp/train --json --nbest 3
 
+A model pack decodes as its recipe did: its front end turns the images into features, and its
+decode config (beam, weights, penalty) and LMs are used; every search option overrides, and
+--lm_weight 0 / --ngram_weight 0 switch a packed LM off.
+
 Prints one line of text per image, or with --json per image: the n-best texts with total and
-per-scorer scores, and for the best one each character's position in the image (x from, x to, in
-pixels of the original image) and confidence (mean CTC posterior over its frames).
+per-scorer scores, for the best one each character's position in the image (x from, x to, in
+pixels of the original image) and confidence (mean CTC posterior over its frames), and under
+"decoding" the settings, LMs and front end used. An image that cannot be read gets a warning and an
+empty line (JSON: "error"); the others are still decoded, and the exit status is 1.
 """
 import argparse
 import json
 import logging
+import sys
 
 from PIL import Image
 
+from htr.data.image_features import BadImageError
+from htr.decode import search_options
 from htr.decode.recognizer import Recognizer
+from htr.errors import run_tool
 from htr.text.tokenizer import SPECIAL_TOKENS
 
 
-def main(argv=None):
+def get_parser():
     p = argparse.ArgumentParser(prog="htr recognize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+")
-    p.add_argument("--model", required=True, help="model zip, pack dir or experiment dir")
+    p.add_argument("--model", required=True, help="model zip, pack dir, experiment dir, URL or hub name")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--beam_size", type=int, default=10)
-    p.add_argument("--ctc_weight", type=float, default=0.5)
-    p.add_argument("--nbest", type=int, default=1)
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--device", default="cpu")
-    args = p.parse_args(argv)
+    p.add_argument("--lm_train_config", default=None, help="neural LM config (default: the pack's)")
+    p.add_argument("--lm_file", default=None, help="neural LM weights (default: the pack's)")
+    p.add_argument("--ngram_file", default=None, help="n-gram ARPA file (default: the pack's)")
+    search_options.add_arguments(p)
+    return p
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    rec = Recognizer.from_pretrained(args.model, device=args.device, beam_size=args.beam_size,
-                                     ctc_weight=args.ctc_weight, nbest=args.nbest)
+    settings = {n: getattr(args, n) for n in search_options.names()}
+    rec = Recognizer.from_pretrained(args.model, device=args.device, lm_train_config=args.lm_train_config,
+                                     lm_file=args.lm_file, ngram_file=args.ngram_file, **settings)
+    decoding = rec.describe()
+    failed = 0
     for start in range(0, len(args.images), args.batch_size):
         paths = args.images[start:start + args.batch_size]
-        feats = [rec.image_features(path) for path in paths]
-        for path, f, nbest in zip(paths, feats, rec(feats, names=paths, positions=args.json)):
+        feats, errors = read_images(rec, paths)
+        failed += len(errors)
+        good = [p for p in paths if p in feats]
+        results = dict(zip(good, rec([feats[p] for p in good], names=good, positions=args.json)))
+        for path in paths:
             if not args.json:
+                nbest = results.get(path)
                 print(clean(nbest[0]) if nbest else "")
-                continue
-            print(json.dumps(describe(path, f, nbest), ensure_ascii=False))
+            elif path in errors:
+                print(json.dumps({"image": path, "error": errors[path], "nbest": []}, ensure_ascii=False))
+            else:
+                print(json.dumps(describe(path, feats[path], results[path], decoding), ensure_ascii=False))
+        sys.stdout.flush()
+    if failed:
+        logging.warning("%d of %d images could not be read", failed, len(args.images))
+    return 1 if failed else 0
+
+
+def read_images(rec, paths):
+    """-> ({path: features}, {path: why not}) — one bad image never stops the others."""
+    feats, errors = {}, {}
+    for path in paths:
+        try:
+            feats[path] = rec.image_features(path)
+        except BadImageError as e:
+            logging.warning("%s", e)
+            errors[path] = str(e)
+    return feats, errors
 
 
 def clean(result):
@@ -47,19 +87,19 @@ def clean(result):
     return "".join(t for t in result["tokens"] if t not in SPECIAL_TOKENS).replace("<space>", " ")
 
 
-def describe(path, feats, nbest):
+def describe(path, feats, nbest, decoding):
     with Image.open(path) as image:
         width = image.size[0]
     scale = width / len(feats)  # feature frames are columns of the resized image
     out = {"image": path, "nbest": [{"text": clean(r), "score": r["score"], "scores": r["scores"]} for r in nbest]}
     if nbest:
         best = nbest[0]
-        positions = best["positions"]
         tokens = [t for t in best["tokens"] if t not in SPECIAL_TOKENS]
         out["characters"] = [{"char": " " if tok == "<space>" else tok, "x": [round(a * scale), round((b + 1) * scale)],
-                              "confidence": round(conf, 4)} for tok, (a, b, conf) in zip(tokens, positions)]
+                              "confidence": round(conf, 4)} for tok, (a, b, conf) in zip(tokens, best["positions"])]
+    out["decoding"] = decoding
     return out
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -7,8 +7,10 @@ the result is (frames, height).
 import numpy as np
 from PIL import Image
 
+from htr.errors import UserError
 
-class BadImageError(ValueError):
+
+class BadImageError(UserError, ValueError):
     """An image that cannot become features; the message names the file."""
 
 

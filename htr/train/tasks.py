@@ -5,14 +5,17 @@ model, the data, the batch inputs and any task-specific plots.
 """
 import logging
 import math
+from pathlib import Path
 
 import kaldiio
 import numpy as np
 import torch
 
 from htr.data.augment import Augmenter
+from htr.data.frontend import FRONTEND_FILE, NAME as FRONTEND_NAME, ImageFrontend, check_same
 from htr.data.span_synthesis import SpanSynthesizer
 from htr.data.word_segments import read_word_segments, word_segments_path
+from htr.errors import ConfigError
 from htr.lm import build_lm
 from htr.registry import build_model
 from htr.text.tokenizer import build_tokenizer, read_token_list
@@ -37,6 +40,33 @@ def infer_input_size(args):
     if len(first) != 2:
         raise ValueError(f"{feats}:1: expected 'utt ark:offset'")
     return int(kaldiio.load_mat(first[1].strip()).shape[1])
+
+
+def recorded_frontend(args, input_size):
+    """The image front end that made the training features (frontend.yaml beside feats.scp,
+    written by image_to_ark), checked against the valid features' and any --frontend_conf; None
+    when no record exists and none is given (the model then assumes ESPnet's IAM front end)."""
+    scps = {what: sources_from_triples(getattr(args, f"{what}_data_path_and_name_and_type"), what)["feats"]
+            for what in ("train", "valid") if getattr(args, f"{what}_data_path_and_name_and_type")}
+    records = {what: ImageFrontend.read(Path(scp).parent) for what, scp in scps.items()}
+    frontend = records.get("train")
+    if "valid" in records:
+        check_same(frontend, records["valid"], scps["train"], scps["valid"])
+    if args.frontend == FRONTEND_NAME:
+        given = ImageFrontend.from_conf(args.frontend_conf, args.config or "--frontend_conf")
+        check_same(given, frontend, args.config or "--frontend_conf", scps["train"])
+        frontend = given
+    elif args.frontend not in (None, "none"):
+        raise ConfigError(f"{args.config or 'command line'}: frontend {args.frontend!r} is not supported "
+                          f"(choose {FRONTEND_NAME!r} or none)")
+    if frontend is None:
+        logging.warning("%s: no %s beside it: the model will assume ESPnet's IAM front end (height %d, width "
+                        "factor 0.5); say --frontend image --frontend_conf height=...,width_factor=... if not",
+                        scps["train"], FRONTEND_FILE, input_size)
+    elif frontend.height != input_size:
+        raise ConfigError(f"input_size {input_size} differs from the front end's height {frontend.height} "
+                          f"({scps['train']})")
+    return frontend
 
 
 def span_synthesizer(dataset, lengths, proba, seed):
@@ -64,6 +94,9 @@ class OCRTask:
         config["token_list"] = token_list_of(args)
         if config["input_size"] is None:
             config["input_size"] = infer_input_size(args)
+        frontend = recorded_frontend(args, config["input_size"])
+        if frontend is not None:  # the model carries its front end (htr.data.frontend)
+            config.update(frontend.config_keys())
         if config["normalize"] == "global_mvn" and not (config["normalize_conf"] or {}).get("stats_file"):
             raise ValueError("normalize global_mvn needs --normalize_conf stats_file=<feats_stats.npz> "
                              "(written by --collect_stats true)")

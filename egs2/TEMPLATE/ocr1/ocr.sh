@@ -15,8 +15,8 @@
 # 11  OCR training (ocr_train; --ngpu GPUs on each of --num_nodes nodes)
 # 12  decoding: --inference_nj parallel jobs per test set, merged
 # 13  scoring: WER/CER per test set (sclite's rules) gathered into <exp>/RESULTS.md
-# 14  packing: <exp>/model.zip (meta.yaml, config, averaged model, stats, token list, RESULTS.md,
-#     and the LMs decoding used)
+# 14  packing: <exp>/model.zip (meta.yaml, config with the front end, averaged model, stats, token
+#     list, RESULTS.md, and the decode settings and LMs stage 12 used: the pack decodes so by default)
 #
 # Each stage logs under <expdir>/logs/ or <exp>/logs/; a failing job prints the log that says why.
 set -euo pipefail
@@ -348,6 +348,8 @@ if run_stage 12; then
         for f in text token token_int score; do
             for n in $(seq "${_nj}"); do cat "${_logdir}/output.${n}/1best_recog/${f}"; done | LC_ALL=C sort -k1,1 > "${_dir}/${f}"
         done
+        # the settings every job decoded with (stage 14 packs them: the model decodes so by default)
+        cp "${_logdir}/output.1/decode.yaml" "${ocr_exp}/${inference_tag}/decode.yaml"
     done
 fi
 
@@ -373,6 +375,7 @@ if run_stage 14 && [ -z "${download_model}" ]; then
     [ -f "${ocr_exp}/RESULTS.md" ] && _opts+=(--option "${ocr_exp}/RESULTS.md")
     "${use_lm}" && _opts+=(--lm_train_config "${lm_exp}/config.yaml" --lm_file "${lm_exp}/${inference_lm}")
     "${use_ngram}" && _opts+=(--ngram_file "${ngram_exp}/${ngram_num}gram.arpa")
+    [ -f "${ocr_exp}/${inference_tag}/decode.yaml" ] && _opts+=(--decode_config "${ocr_exp}/${inference_tag}/decode.yaml")
     ${train_cmd} "${ocr_exp}/logs/pack.log" ${python} -m htr.bin.pack --train_config "${ocr_exp}/config.yaml" \
         --model_file "${ocr_exp}/${inference_model}" "${_opts[@]}" --outpath "${ocr_exp}/model.zip"
 fi

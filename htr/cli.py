@@ -4,6 +4,7 @@ import pkgutil
 import sys
 
 import htr.bin
+from htr.errors import run_tool
 
 
 def tools():
@@ -17,10 +18,12 @@ def main(argv=None):
         return
     name = argv[0].replace("-", "_")
     if name not in tools():
-        raise SystemExit(f"htr: unknown tool {argv[0]!r}; tools: {', '.join(tools())}")
+        print(f"htr: unknown tool {argv[0]!r}; tools: {', '.join(tools())}", file=sys.stderr)
+        return 2
     sys.argv = [f"htr {argv[0]}", *argv[1:]]
-    importlib.import_module(f"htr.bin.{name}").main(argv[1:])
+    tool = importlib.import_module(f"htr.bin.{name}")
+    return run_tool(tool.main, argv[1:], prog=f"htr {argv[0]}")  # the tool's own exit status
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

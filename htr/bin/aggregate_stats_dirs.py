@@ -12,6 +12,7 @@ import numpy as np
 from htr.data.datadir import read_kv
 from htr.data.stats import write_stats
 from htr.train.collect_stats import write_lines
+from htr.errors import run_tool
 
 
 def merge(input_dirs, output_dir):
@@ -47,4 +48,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

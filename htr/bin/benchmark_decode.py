@@ -23,6 +23,7 @@ from htr.decode.recognizer import Recognizer
 from htr.model_loading import load_config, locate
 from htr.registry import build_model, initialize
 from htr.utils.benchmarking import add_device_options, device_from
+from htr.errors import run_tool
 
 SEED_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "tuning" / "train_conformer_seed.yaml"
 
@@ -108,4 +109,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

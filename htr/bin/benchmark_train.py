@@ -17,6 +17,7 @@ import yaml
 from htr.nets import attention
 from htr.registry import build_model, initialize
 from htr.utils.benchmarking import add_device_options, device_from, seconds_per_step
+from htr.errors import run_tool
 
 SEED_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "tuning" / "train_conformer_seed.yaml"
 IAM_TRAIN_LINES = 6482
@@ -105,4 +106,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from htr.model_loading import check_complete, fetch, load_config, locate
+from htr.errors import run_tool
 
 
 def main(argv=None):
@@ -44,4 +45,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -7,6 +7,7 @@ the originals are kept in `<data_dir>/.backup/`.
 import argparse
 
 from htr.data.datadir import fix_data_dir
+from htr.errors import run_tool
 
 
 def main(argv=None):
@@ -20,4 +21,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -13,6 +13,7 @@ import logging
 
 from htr.corpora.iam import PARTS, prepare
 from htr.corpora.parquet_lines import parquet_to_data_dir, split_files
+from htr.errors import run_tool
 
 
 def main(argv=None):
@@ -40,4 +41,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -20,6 +20,7 @@ from htr.lm import load_lm
 from htr.text.tokenizer import build_tokenizer
 from htr.utils.options import data_triple
 from htr.utils.progress import Progress
+from htr.errors import run_tool
 
 
 def perplexity(model, tokenizer, text, batch_size=64, device="cpu"):
@@ -67,4 +68,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -23,6 +23,7 @@ from htr.train.dataset import sources_from_triples
 from htr.train.options import parse_args
 from htr.train.tasks import LMTask, token_list_of
 from htr.train.trainer import train
+from htr.errors import run_tool
 
 
 def collect_text_shapes(args):
@@ -53,4 +54,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -19,6 +19,7 @@ from htr.data.stats import accumulate_stats, write_stats
 from htr.registry import build_model, initialize
 from htr.text.tokenizer import build_tokenizer
 from htr.utils.progress import Progress
+from htr.errors import run_tool
 
 
 def batches(items, size):
@@ -72,4 +73,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -12,6 +12,7 @@ from pathlib import Path
 from htr.data.datadir import read_text
 from htr.ngram import NgramLM, tokenized_sentences
 from htr.text.tokenizer import build_tokenizer, read_token_list
+from htr.errors import run_tool
 
 
 def main(argv=None):
@@ -46,4 +47,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

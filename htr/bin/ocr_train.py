@@ -20,6 +20,7 @@ from htr.train import distributed
 from htr.train.collect_stats import collect_stats
 from htr.train.options import parse_args
 from htr.train.trainer import setup_logging, train
+from htr.errors import run_tool
 
 
 def main(argv=None):
@@ -44,4 +45,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

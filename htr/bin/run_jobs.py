@@ -2,9 +2,9 @@
 
     python -m htr.bin.run_jobs --backend local JOB=1:4 exp/log/x.JOB.log echo JOB
 """
-import sys
 
 from htr.jobs import main
+from htr.errors import run_tool
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run_tool(main))

@@ -19,6 +19,7 @@ from htr.data.datadir import DataDirError, read_kv, read_text
 from htr.score.results import METRIC_OF_UNIT
 from htr.score.sclite import TABLE_HEADER, format_alignment, score, table_row
 from htr.text.tokenizer import build_tokenizer
+from htr.errors import run_tool
 
 
 def write_trn(path, token_lists, utt2spk):
@@ -79,4 +80,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from htr.score.results import results_markdown
+from htr.errors import run_tool
 
 
 def main(argv=None):
@@ -22,4 +23,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -6,6 +6,7 @@
 import argparse
 
 from htr.data.datadir import read_kv, split_scp
+from htr.errors import run_tool
 
 
 def main(argv=None):
@@ -19,4 +20,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

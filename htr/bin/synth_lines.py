@@ -20,6 +20,7 @@ from htr.corpora.line_text import PARTS, text_lines
 from htr.corpora.synth import random_line, render_line
 from htr.data.word_segments import write_word_segments
 from htr.utils.progress import Progress
+from htr.errors import run_tool
 
 _writers = {}
 
@@ -108,4 +109,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

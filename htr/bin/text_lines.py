@@ -8,6 +8,7 @@ import random
 
 from htr.data.datadir import write_kv
 from htr.corpora.line_text import PARTS, part_of, read_paragraphs, wrap
+from htr.errors import run_tool
 
 
 def main(argv=None):
@@ -28,4 +29,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

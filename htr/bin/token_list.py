@@ -10,6 +10,7 @@ from pathlib import Path
 
 from htr.data.datadir import read_text
 from htr.text.token_list import bpe_token_list, char_token_list, train_bpe, write_token_list
+from htr.errors import run_tool
 
 
 def main(argv=None):
@@ -34,4 +35,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from htr.data.datadir import validate_data_dir
+from htr.errors import run_tool
 
 
 def main(argv=None):
@@ -21,4 +22,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main))

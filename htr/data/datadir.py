@@ -10,17 +10,22 @@ A data directory holds one utterance (one text line image) per line in each file
     feats_shape utt-id frames,dims
 
 Kaldi's rules: every file sorted by key in C (byte) order, keys unique, and the per-utterance files
-share one key set.
+share one key set. Every keyed file is read by `iter_kv`, whose FileLineError names path:line.
 """
+import re
 from collections import OrderedDict
 from pathlib import Path
+
+from htr.errors import FileLineError
 
 # Files keyed by utterance; a data dir holds any subset of them.
 UTT_FILES = ("text", "utt2spk", "img.scp", "feats.scp", "feats_shape", "num_frames", "utt2writer")
 
+# The old name of the error a bad line raises; `except DataDirError` still catches it.
+DataDirError = FileLineError
 
-class DataDirError(ValueError):
-    """Malformed data-dir file; the message names the file and line."""
+# Bytes that are not UTF-8 arrive as lone surrogates (errors="surrogateescape"): the line is named.
+BAD_BYTE = re.compile("[\udc80-\udcff]")
 
 
 def sort_key(key):
@@ -28,27 +33,45 @@ def sort_key(key):
     return key.encode("utf-8")
 
 
-def read_kv(path, allow_empty_value=False):
-    """Read 'key value' lines into an ordered dict (value is the rest of the line).
+def iter_kv(path, allow_empty_value=False, unique=True):
+    """Yield (lineno, key, value) for each 'key value' line: the one reader of htr's keyed files.
 
-    Raises DataDirError naming the file and line for a missing value or a repeated key.
+    The key is the first word, the value the rest of the line, stripped; blank lines are skipped.
+    A bad line raises FileLineError 'path:lineno: why': bytes that are not UTF-8, a line starting
+    with white space (its key is empty), a key without value (unless allow_empty_value), a key seen
+    before (unless not unique: the caller then decides which entry wins).
     """
-    path = Path(path)
-    table = OrderedDict()
-    with open(path, encoding="utf-8") as f:
+    first_seen = {}
+    # Universal newlines (text mode) read CRLF as '\n': a file saved on Windows must not leave
+    # '\r' on every value (the image 'x.png\r' does not exist).
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
         for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n").rstrip("\r")
+            bad = BAD_BYTE.search(line)
+            if bad:
+                raise FileLineError(path, lineno, f"not UTF-8: byte 0x{ord(bad.group()) - 0xDC00:02x} "
+                                                  f"at character {bad.start() + 1}")
             if not line.strip():
                 continue
+            if line[0].isspace():
+                raise FileLineError(path, lineno, "empty key: the line starts with white space")
             parts = line.split(maxsplit=1)
-            key = parts[0]
-            value = parts[1].strip() if len(parts) > 1 else ""
+            key, value = parts[0], (parts[1].strip() if len(parts) > 1 else "")
             if not value and not allow_empty_value:
-                raise DataDirError(f"{path}:{lineno}: no value for key '{key}'")
-            if key in table:
-                raise DataDirError(f"{path}:{lineno}: duplicate key '{key}'")
-            table[key] = value
-    return table
+                raise FileLineError(path, lineno, f"no value for key '{key}'")
+            if unique and key in first_seen:
+                raise FileLineError(path, lineno, f"duplicate key '{key}' (first on line {first_seen[key]})")
+            first_seen.setdefault(key, lineno)
+            yield lineno, key, value
+
+
+def read_kv(path, allow_empty_value=False):
+    """'key value' lines -> an ordered dict; a bad line raises FileLineError (see iter_kv)."""
+    return OrderedDict((key, value) for _, key, value in iter_kv(path, allow_empty_value))
+
+
+def kv_line(key, value):
+    """One 'key value' line (an empty value writes just the key)."""
+    return f"{key} {value}\n" if value != "" else f"{key}\n"
 
 
 def write_kv(path, table):
@@ -58,8 +81,7 @@ def write_kv(path, table):
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for key in sorted(table, key=sort_key):
-            value = table[key]
-            f.write(f"{key} {value}\n" if value != "" else f"{key}\n")
+            f.write(kv_line(key, table[key]))
     tmp.replace(path)
 
 
@@ -92,19 +114,19 @@ def _present_utt_files(data_dir):
     return [name for name in UTT_FILES if (data_dir / name).exists()]
 
 
+def _count_lines(path):
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:  # as iter_kv counts them
+        return sum(1 for _ in f)
+
+
 def _check_sorted_unique(path, allow_empty_value):
-    """Problems with one file's order and uniqueness (read line by line, so every problem is named)."""
-    problems = []
-    previous = None
-    seen = set()
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split(maxsplit=1)
-            if not parts:
-                problems.append(f"{path}:{lineno}: empty line")
-                continue
-            key = parts[0]
-            if len(parts) < 2 and not allow_empty_value:
+    """Problems with one file's order and uniqueness: every bad line is named, not only the first."""
+    problems, previous, seen, expected = [], None, set(), 1
+    try:
+        for lineno, key, value in iter_kv(path, allow_empty_value=True, unique=False):
+            problems += [f"{path}:{n}: empty line" for n in range(expected, lineno)]  # iter_kv skipped them
+            expected = lineno + 1
+            if not value and not allow_empty_value:
                 problems.append(f"{path}:{lineno}: no value for key '{key}'")
             if key in seen:
                 problems.append(f"{path}:{lineno}: duplicate key '{key}'")
@@ -112,7 +134,9 @@ def _check_sorted_unique(path, allow_empty_value):
                 problems.append(f"{path}:{lineno}: not sorted ('{key}' after '{previous}'; sort with LC_ALL=C)")
             seen.add(key)
             previous = key
-    return problems
+    except FileLineError as e:  # undecodable or keyless: the lines after it cannot be trusted
+        return problems + [str(e)]
+    return problems + [f"{path}:{n}: empty line" for n in range(expected, _count_lines(path) + 1)]
 
 
 def validate_data_dir(data_dir):
@@ -146,7 +170,7 @@ def validate_data_dir(data_dir):
     if "utt2spk" in tables and (data_dir / "spk2utt").exists():
         try:
             spk2utt = read_kv(data_dir / "spk2utt")
-        except DataDirError as e:
+        except FileLineError as e:
             problems.append(str(e))
         else:
             if spk2utt != utt2spk_to_spk2utt(tables["utt2spk"]):
@@ -167,19 +191,13 @@ def fix_data_dir(data_dir, backup=True):
     valueless = set()  # already reported as "has no value"; not reported again as missing
     for name in names:
         table = OrderedDict()
-        with open(data_dir / name, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                parts = line.rstrip("\n").split(maxsplit=1)
-                if not parts:
-                    continue
-                key, value = parts[0], (parts[1].strip() if len(parts) > 1 else "")
-                if not value and name != "text":
-                    dropped.append((key, f"{name}:{lineno} has no value"))
-                    valueless.add(key)
-                    continue
-                if key in table:
-                    dropped.append((key, f"{name}:{lineno} repeats the key; first entry kept"))
-                    continue
+        for lineno, key, value in iter_kv(data_dir / name, allow_empty_value=True, unique=False):
+            if not value and name != "text":
+                dropped.append((key, f"{name}:{lineno} has no value"))
+                valueless.add(key)
+            elif key in table:
+                dropped.append((key, f"{name}:{lineno} repeats the key; first entry kept"))
+            else:
                 table[key] = value
         tables[name] = table
     all_keys = set().union(*(t.keys() for t in tables.values())) if tables else set()
@@ -227,15 +245,15 @@ def split_scp(scp_path, out_paths, utt2spk=None):
 
     With utt2spk, all utterances of a speaker go to the same part (parts balanced by line count).
     """
-    with open(scp_path, encoding="utf-8") as f:
-        lines = [line for line in f if line.strip()]
+    # Any keyed file splits (a text with empty transcripts too); a repeated key is kept, as split_scp.pl does.
+    entries = [(key, kv_line(key, value)) for _, key, value in iter_kv(scp_path, allow_empty_value=True, unique=False)]
+    lines = [line for _, line in entries]
     n = len(out_paths)
     if utt2spk is None:
         parts = split_lines(lines, n)
     else:
         by_speaker = OrderedDict()
-        for line in lines:
-            utt = line.split(maxsplit=1)[0]
+        for utt, line in entries:
             by_speaker.setdefault(utt2spk[utt], []).append(line)
         if len(by_speaker) < n:
             raise ValueError(f"{scp_path}: {len(by_speaker)} speakers cannot fill {n} parts")

@@ -15,31 +15,27 @@ from pathlib import Path
 
 import numpy as np
 
-from htr.data.datadir import DataDirError, write_kv
+from htr.data.datadir import iter_kv, write_kv
+from htr.errors import FileLineError
 
 
 def read_word_segments(path):
-    """-> {utt: [(start, end), ...]}; a malformed line raises DataDirError naming file:line."""
-    segments = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                cols = [int(v) for v in parts[1:]]
-            except ValueError:
-                raise DataDirError(f"{where}: expected 'utt start end [start end ...]' with integer columns") from None
-            if not cols or len(cols) % 2:
-                raise DataDirError(f"{where}: expected an even, non-zero number of columns, got {len(cols)}")
-            spans = list(zip(cols[0::2], cols[1::2]))
-            if any(s >= e for s, e in spans) or any(a[0] > b[0] for a, b in zip(spans, spans[1:])):
-                raise DataDirError(f"{where}: each span needs start < end, and spans must be in reading order")
-            if parts[0] in segments:
-                raise DataDirError(f"{where}: duplicate key '{parts[0]}'")
-            segments[parts[0]] = spans
-    return segments
+    """-> {utt: [(start, end), ...]}; a malformed line raises FileLineError naming path:line."""
+    return {utt: parse_spans(path, lineno, value) for lineno, utt, value in iter_kv(path)}
+
+
+def parse_spans(path, lineno, value):
+    """'start end start end ...' -> [(start, end), ...], checked: the synthesis cuts lines at them."""
+    try:
+        cols = [int(v) for v in value.split()]
+    except ValueError:
+        raise FileLineError(path, lineno, "expected 'utt start end [start end ...]' with integer columns") from None
+    if len(cols) % 2:
+        raise FileLineError(path, lineno, f"expected an even number of columns (start end pairs), got {len(cols)}")
+    spans = list(zip(cols[0::2], cols[1::2]))
+    if any(s >= e for s, e in spans) or any(a[0] > b[0] for a, b in zip(spans, spans[1:])):
+        raise FileLineError(path, lineno, "each span needs start < end, and spans must be in reading order")
+    return spans
 
 
 def write_word_segments(path, segments):

@@ -6,15 +6,18 @@ after filtering) is skipped by the collate function and counted, never a crash m
 """
 import logging
 import os
+import re
 from collections import Counter
 
 import kaldiio
 import numpy as np
 import torch
 
-from htr.data.datadir import read_kv, read_text
+from htr.data.datadir import iter_kv, read_kv, read_text
+from htr.errors import FileLineError
 
 SUPPORTED_TYPES = {"kaldi_ark": "feats", "text": "text"}
+SHAPE = re.compile(r"[0-9]+(,[0-9]+)*")
 
 
 def sources_from_triples(triples, what, needed=("feats", "text")):
@@ -32,20 +35,14 @@ def sources_from_triples(triples, what, needed=("feats", "text")):
 
 
 def read_shape_file(path):
-    """ESPnet shape file: 'utt 123,100' -> {utt: (123, 100)}."""
-    shapes = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise ValueError(f"{path}:{lineno}: expected 'utt dim[,dim...]'")
-            try:
-                shapes[parts[0]] = tuple(int(v) for v in parts[1].split(","))
-            except ValueError:
-                raise ValueError(f"{path}:{lineno}: bad shape {parts[1]!r}") from None
-    return shapes
+    """ESPnet shape file: 'utt 123,100' -> {utt: (123, 100)}; a bad line raises FileLineError."""
+    return {utt: parse_shape(path, lineno, value) for lineno, utt, value in iter_kv(path)}
+
+
+def parse_shape(path, lineno, value):
+    if not SHAPE.fullmatch(value):  # also refuses 'utt 12, 5': a typo, not the shape (12, 5)
+        raise FileLineError(path, lineno, f"bad shape {value!r}: expected 'utt dim[,dim...]'")
+    return tuple(int(v) for v in value.split(","))
 
 
 def ark_entry_problem(location, sizes):

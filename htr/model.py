@@ -57,16 +57,21 @@ class OCRModel(nn.Module):
 
     def encode(self, feats, feats_lengths):
         """Normalise and encode: (B, T, F) -> (B, T', d), lengths."""
+        return self.encode_with_aux(feats, feats_lengths)[:2]
+
+    def encode_with_aux(self, feats, feats_lengths):
+        """encode, plus the encoder's auxiliary outputs (a dict, e.g. "shortcut" of a CNN encoder)."""
         feats = feats[:, : int(feats_lengths.max())]
         if self.normalize is not None:
             feats, feats_lengths = self.normalize(feats, feats_lengths)
-        return self.encoder(feats, feats_lengths)
+        enc, enc_lens, aux = self.encoder(feats, feats_lengths)
+        return enc, enc_lens, aux or {}
 
     def forward(self, feats, feats_lengths, text, text_lengths):
         """Returns (loss, stats) with stats loss, loss_ctc, loss_att, acc (ESPnet semantics); in eval
         mode also cer_ctc (greedy CTC) and cer/wer (teacher-forced decoder argmax)."""
         text = text[:, : int(text_lengths.max())]
-        enc, enc_lens = self.encode(feats, feats_lengths)
+        enc, enc_lens, aux = self.encode_with_aux(feats, feats_lengths)
         stats = {}
         loss_ctc = loss_att = None
         if self.ctc_weight > 0.0:
@@ -89,7 +94,7 @@ class OCRModel(nn.Module):
         else:
             loss = self.ctc_weight * loss_ctc + (1 - self.ctc_weight) * loss_att
         if self.shortcut_ctc is not None:
-            loss_shortcut = self.shortcut_ctc(self.encoder.shortcut, enc_lens, text, text_lengths)
+            loss_shortcut = self.shortcut_ctc(aux["shortcut"], enc_lens, text, text_lengths)
             stats["loss_shortcut"] = loss_shortcut.detach()
             loss = loss + self.shortcut_ctc_weight * loss_shortcut
         stats["loss"] = loss.detach()

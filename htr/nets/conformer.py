@@ -108,8 +108,8 @@ class ConformerEncoder(InputLayerLengths, nn.Module):
         return self._output_size
 
     def forward(self, xs, ilens):
-        """xs (B, T, F), ilens (B,) -> (B, T', d), olens (B,)."""
+        """xs (B, T, F), ilens (B,) -> (B, T', d), olens (B,), aux {} (nothing beside the output)."""
         xs, pos_emb, mask = embed_inputs(self.embed, xs, ilens)
         for layer in self.encoders:
             xs = layer(xs, pos_emb, mask)
-        return self.after_norm(xs), mask[:, 0, :].sum(1)
+        return self.after_norm(xs), mask[:, 0, :].sum(1), {}

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from htr.nets.layers import TooShortError
 from htr.nets.mask import make_non_pad_mask
 from htr.nets.positional_encoding import sinusoid_table
 
@@ -85,8 +86,8 @@ def width_out(module, length):
 
 class ImageEncoder(nn.Module):
     """CNN over the line image -> one vector per remaining column (C x H' flattened, projected to
-    `proj_units`) -> optional bidirectional RNN. Optional spatial transformer in front.
-    `shortcut` holds the projected CNN features of the last forward (for a CTC shortcut head)."""
+    `proj_units`) -> optional bidirectional RNN. Optional spatial transformer in front. forward's
+    aux["shortcut"] is the projected CNN features (before the RNN), for a CTC shortcut head."""
 
     def __init__(self, input_size, cnn, cnn_channels, proj_units, rnn_type=None, rnn_units=256, rnn_layers=0,
                  dropout_rate=0.0, stn=None, pos_enc=False, proj_relu=True):
@@ -107,7 +108,7 @@ class ImageEncoder(nn.Module):
             self.rnn = rnn_class(proj_units, rnn_units, rnn_layers, batch_first=True, bidirectional=True,
                                  dropout=dropout_rate if rnn_layers > 1 else 0.0)
             self._output_size = 2 * rnn_units
-        self.shortcut = None
+        self._min_length = next(n for n in range(1, 4096) if self.out_lengths(n) >= 1)
 
     def output_size(self):
         return self._output_size
@@ -121,14 +122,15 @@ class ImageEncoder(nn.Module):
         return lengths
 
     def min_length(self):
-        return next(n for n in range(1, 4096) if self.out_lengths(n) >= 1)
+        """Shortest input (frames) that gives one output frame."""
+        return self._min_length
 
     def stride(self):
+        """Input frames per output frame."""
         return max(1, round(1000 / self.out_lengths(1000)))
 
     def forward(self, xs, ilens):
-        from htr.nets.subsampling import TooShortError
-
+        """xs (B, T, F), ilens (B,) -> (B, T', d), olens (B,), aux {"shortcut": (B, T', proj_units)}."""
         if int(ilens.min()) < self.min_length():
             raise TooShortError(f"input of {int(ilens.min())} frames is shorter than the {self.min_length()} "
                                 "the CNN needs")
@@ -139,13 +141,12 @@ class ImageEncoder(nn.Module):
         y = self.cnn(image)
         b, c, h, w = y.shape
         olens = self.out_lengths(ilens).clamp(max=w)
-        y = self.proj(y.permute(0, 3, 1, 2).reshape(b, w, c * h))
-        self.shortcut = y
+        y = shortcut = self.proj(y.permute(0, 3, 1, 2).reshape(b, w, c * h))
         if self.pos_enc:
             y = y + sinusoid_table(torch.arange(w, dtype=torch.float32), y.size(-1)).to(y.device, y.dtype)
         if self.rnn is not None:
             packed = nn.utils.rnn.pack_padded_sequence(y, olens.cpu(), batch_first=True, enforce_sorted=False)
             y, _ = self.rnn(packed)
             y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=w)
-        return y, olens
+        return y, olens, {"shortcut": shortcut}
 

@@ -1,5 +1,13 @@
-"""Small building blocks shared by encoders and decoders."""
+"""Small building blocks shared by encoders and decoders, and the config checks of their options."""
+import inspect
+
 from torch import nn
+
+from htr.errors import ConfigError, check_keys
+
+
+class TooShortError(ValueError):
+    """An input shorter than an encoder needs; ESPnet's TooShortUttError."""
 
 
 class LayerNorm(nn.LayerNorm):

@@ -8,11 +8,9 @@ from each utterance's own length make batched and single results equal.
 """
 from torch import nn
 
-from htr.nets.layers import LayerNorm
+from htr.nets.image_cnn import ImageEncoder, ResBlock
+from htr.nets.layers import LayerNorm, TooShortError  # noqa: F401 (TooShortError: its old home)
 from htr.nets.mask import make_non_pad_mask
-
-class TooShortError(ValueError):
-    """An input shorter than the subsampling needs; ESPnet's TooShortUttError."""
 
 
 # name -> (list of (kernel, stride) for the time/feature convs, total subsampling factor)
@@ -90,8 +88,6 @@ class CNNInput(nn.Module):
 
     def __init__(self, idim, odim, pos_enc, channels=(32, 64)):
         super().__init__()
-        from htr.nets.image_cnn import ImageEncoder, ResBlock
-
         cnn = nn.Sequential(nn.Conv2d(1, channels[0], 3, padding=1, bias=False), nn.BatchNorm2d(channels[0]),
                             nn.ReLU(), ResBlock(channels[0], channels[0]), nn.MaxPool2d(2),
                             ResBlock(channels[0], channels[1]), nn.MaxPool2d(2))
@@ -105,7 +101,7 @@ class CNNInput(nn.Module):
         return self.image.stride()
 
     def forward(self, x, mask):
-        y, lengths = self.image(x, mask[:, 0, :].sum(-1))
+        y, lengths, _ = self.image(x, mask[:, 0, :].sum(-1))
         return self.pos_enc(y), make_non_pad_mask(lengths, y.size(1))[:, None, :]
 
 

@@ -47,7 +47,8 @@ class TransformerEncoder(InputLayerLengths, nn.Module):
         return self._output_size
 
     def forward(self, xs, ilens):
+        """xs (B, T, F), ilens (B,) -> (B, T', d), olens (B,), aux {}."""
         xs, _, mask = embed_inputs(self.embed, xs, ilens)
         for layer in self.encoders:
             xs = layer(xs, mask)
-        return self.after_norm(xs), mask[:, 0, :].sum(1)
+        return self.after_norm(xs), mask[:, 0, :].sum(1), {}

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from htr.errors import ConfigError, check_keys
+from htr.nets.layers import conf_keys
 from htr.nets.mask import make_non_pad_mask
 from htr.nets.rnn_lm import SequentialRNNLM
 from htr.text.tokenizer import read_token_list
@@ -57,22 +59,25 @@ class LanguageModel(nn.Module):
         return state[:, rows]
 
 
-def build_lm(config):
+def build_lm(config, source=None):
+    """The LanguageModel of an lm_train config; `source` (the config's file) names it in errors."""
     token_list = config["token_list"]
     if isinstance(token_list, (str, Path)):
         token_list = read_token_list(token_list)
     name = config.get("lm", "seq_rnn")
     if name not in LMS:
-        raise ValueError(f"unknown lm {name!r}; choose from {sorted(LMS)}")
-    model_conf = dict(config.get("model_conf") or {})
-    lm = LMS[name](len(token_list), **(config.get("lm_conf") or {}))
+        raise ConfigError(f"{source + ': ' if source else ''}unknown lm {name!r}; choose from {sorted(LMS)}")
+    lm_conf, model_conf = dict(config.get("lm_conf") or {}), dict(config.get("model_conf") or {})
+    check_keys(lm_conf, conf_keys(LMS[name], filled=("vocab_size",)), "lm_conf", source)
+    check_keys(model_conf, conf_keys(LanguageModel, filled=("lm", "vocab_size", "token_list")), "model_conf", source)
+    lm = LMS[name](len(token_list), **lm_conf)
     return LanguageModel(lm, len(token_list), token_list, **model_conf)
 
 
 def load_lm(config_file, model_file, device="cpu"):
     """(LanguageModel in eval mode, config) from an lm_train config.yaml and weights."""
     config = yaml.safe_load(Path(config_file).read_text())
-    model = build_lm(config)
+    model = build_lm(config, source=str(config_file))
     state = torch.load(model_file, map_location=device, weights_only=True)
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]

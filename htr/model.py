@@ -7,6 +7,7 @@ from torch import nn
 
 from htr.nets.ctc import collapse
 from htr.nets.label_smoothing import LabelSmoothingLoss
+from htr.nets.layers import check_supported
 from htr.score.error_rate import ErrorCalculator
 
 IGNORE_ID = -1
@@ -31,11 +32,17 @@ def token_accuracy(logits, target, ignore_id=IGNORE_ID):
 
 
 class OCRModel(nn.Module):
+    # ESPnet model_conf keys htr takes at these values only (extract_feats_in_collect_stats only
+    # concerns a front end inside the model, which htr has not: either value is the same model).
+    ESPNET_ONLY = dict(interctc_weight=[0.0], extract_feats_in_collect_stats=[True, False],
+                       sym_sos=["<sos/eos>"], sym_eos=["<sos/eos>"], lang_token_id=[-1])
+
     def __init__(self, vocab_size, token_list, normalize, encoder, decoder, ctc, ctc_weight=0.5,
                  lsm_weight=0.0, length_normalized_loss=False, ignore_id=IGNORE_ID, report_cer=True,
                  report_wer=True, sym_space="<space>", sym_blank="<blank>", shortcut_ctc_weight=0.0,
-                 shortcut_ctc=None, **unused):
+                 shortcut_ctc=None, **espnet):
         super().__init__()
+        check_supported("model_conf", espnet, **self.ESPNET_ONLY)
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
         self.vocab_size = vocab_size

@@ -2,17 +2,19 @@
 
 Keys as in ESPnet's config.yaml: input_size, token_list, normalize/normalize_conf,
 encoder/encoder_conf, decoder/decoder_conf, ctc_conf, model_conf. Choosing a new architecture is
-one line in a table below.
+one line in a table below. Every `*_conf` key must be one its component takes (a typo is an error
+naming the key, the file and the nearest valid key, never a silent default).
 """
-import logging
 from pathlib import Path
 
 import torch
 
+from htr.errors import ConfigError, check_keys
 from htr.model import OCRModel
 from htr.nets.conformer import ConformerEncoder
 from htr.nets.ctc import CTC
 from htr.nets.image_encoders import crnn, crnn_lite, flor, resnet
+from htr.nets.layers import conf_keys
 from htr.nets.normalize import GlobalMVN, UtteranceMVN
 from htr.nets.transformer_decoder import TransformerDecoder
 from htr.nets.transformer_encoder import TransformerEncoder
@@ -23,58 +25,69 @@ ENCODERS = {"conformer": ConformerEncoder, "transformer": TransformerEncoder,
 DECODERS = {"transformer": TransformerDecoder}
 NORMALIZERS = {"global_mvn": GlobalMVN, "utterance_mvn": UtteranceMVN}
 MODELS = {"espnet": OCRModel, "htr": OCRModel}
+FRONTENDS = (None, "none", "image")  # `image` is the loader's (htr.data.frontend), not a model part
+MODEL_FILLED = ("vocab_size", "token_list", "normalize", "encoder", "decoder", "ctc", "shortcut_ctc")
 
 
-def choose(table, name, what):
+def choose(table, name, what, source=None):
     if name not in table:
-        raise ValueError(f"unknown {what} {name!r}; choose from {sorted(table)}")
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}unknown {what} {name!r}; choose from {sorted(table)}")
     return table[name]
 
 
-def build_model(config):
+def build(what, maker, config, source, *args, filled=(), **extra):
+    """maker(*args, **config[what], **extra) once every key of config[what] is one maker takes."""
+    conf = dict(config.get(what) or {})
+    check_keys(conf, conf_keys(maker, filled), what, source)
+    try:
+        return maker(*args, **conf, **extra)
+    except ConfigError as e:  # a value htr refuses: say which file it came from
+        raise ConfigError(f"{source}: {what}: {e}" if source else f"{what}: {e}") from None
+
+
+def build_model(config, source=None):
+    """The OCRModel of an ESPnet-style config; `source` (the config's file) names it in errors."""
+    where = f"{source}: " if source else ""
     token_list = config["token_list"]
     if isinstance(token_list, (str, Path)):
         token_list = read_token_list(token_list)
     vocab_size = len(token_list)
     input_size = config["input_size"]
-    if config.get("frontend") not in (None, "none"):
-        raise ValueError(f"frontend {config['frontend']!r} is not supported: features come from images")
+    if config.get("frontend") not in FRONTENDS:
+        raise ConfigError(f"{where}frontend {config['frontend']!r} is not supported; choose from image, none")
     for key in ("specaug", "preencoder", "postencoder"):
         if config.get(key) not in (None, "none"):
-            raise ValueError(f"{key} {config[key]!r} is not supported yet")
+            raise ConfigError(f"{where}{key} {config[key]!r} is not supported yet")
 
     normalize = None
     if config.get("normalize") not in (None, "none"):
-        conf = dict(config.get("normalize_conf") or {})
-        if config["normalize"] == "global_mvn":
-            conf.setdefault("input_size", input_size)
-        normalize = choose(NORMALIZERS, config["normalize"], "normalize")(**conf)
+        maker = choose(NORMALIZERS, config["normalize"], "normalize", source)
+        extra = {"input_size": input_size} if maker is GlobalMVN else {}  # buffers sized before a state dict
+        normalize = build("normalize_conf", maker, config, source, filled=("input_size",), **extra)
 
-    encoder = choose(ENCODERS, config.get("encoder", "conformer"), "encoder")(
-        input_size, **(config.get("encoder_conf") or {}))
-    model_conf = dict(config.get("model_conf") or {})
+    maker = choose(ENCODERS, config.get("encoder", "conformer"), "encoder", source)
+    encoder = build("encoder_conf", maker, config, source, input_size, filled=("input_size",))
+    size = encoder.output_size()
     decoder = None
+    model_conf = dict(config.get("model_conf") or {})
     if config.get("decoder", "transformer") in (None, "none"):  # a CTC model (crnn, flor, crnn_lite)
         if model_conf.get("ctc_weight", 0.5) != 1.0:
-            raise ValueError("decoder: none needs model_conf ctc_weight: 1.0 (a CTC-only model)")
+            raise ConfigError(f"{where}decoder: none needs model_conf ctc_weight: 1.0 (a CTC-only model)")
     else:
-        decoder = choose(DECODERS, config.get("decoder", "transformer"), "decoder")(
-            vocab_size, encoder.output_size(), **(config.get("decoder_conf") or {}))
-    ctc = CTC(vocab_size, encoder.output_size(), **(config.get("ctc_conf") or {}))
+        maker = choose(DECODERS, config.get("decoder", "transformer"), "decoder", source)
+        decoder = build("decoder_conf", maker, config, source, vocab_size, size,
+                        filled=("vocab_size", "encoder_output_size"))
+    ctc = build("ctc_conf", CTC, config, source, vocab_size, size, filled=("odim", "encoder_output_size"))
+    shortcut_ctc = None
     if model_conf.get("shortcut_ctc_weight", 0.0) > 0.0:
         if not hasattr(encoder, "shortcut_size"):
-            raise ValueError(f"model_conf shortcut_ctc_weight needs a CNN encoder (crnn, flor, crnn_lite), "
-                             f"not {config.get('encoder')}")
-        model_conf["shortcut_ctc"] = CTC(vocab_size, encoder.shortcut_size())
-    known = {"ctc_weight", "lsm_weight", "length_normalized_loss", "ignore_id", "report_cer", "report_wer",
-             "sym_space", "sym_blank", "extract_feats_in_collect_stats", "interctc_weight", "shortcut_ctc_weight",
-             "shortcut_ctc"}
-    for key in sorted(set(model_conf) - known):
-        logging.warning("model_conf.%s is not used by htr; ignored", key)
-    if model_conf.get("interctc_weight", 0.0) != 0.0:
-        raise ValueError("model_conf.interctc_weight > 0 is not supported")
-    return choose(MODELS, config.get("model", "espnet"), "model")(
-        vocab_size, token_list, normalize, encoder, decoder, ctc, **model_conf)
+            raise ConfigError(f"{where}model_conf shortcut_ctc_weight needs a CNN encoder (crnn, flor, crnn_lite), "
+                              f"not {config.get('encoder')}")
+        shortcut_ctc = CTC(vocab_size, encoder.shortcut_size())
+    maker = choose(MODELS, config.get("model", "espnet"), "model", source)
+    return build("model_conf", maker, config, source, vocab_size, token_list, normalize, encoder, decoder, ctc,
+                 filled=MODEL_FILLED, shortcut_ctc=shortcut_ctc)
 
 
 def initialize(model, init="xavier_uniform"):

@@ -52,8 +52,11 @@ def tiny_config(**encoder_conf):
     conf = dict(output_size=32, attention_heads=4, linear_units=48, num_blocks=2, macaron_style=True,
                 cnn_module_kernel=7, input_layer="conv2d")
     conf.update(encoder_conf)
+    encoder = conf.pop("encoder", "conformer")
+    if encoder == "transformer":  # keys only the conformer takes: the transformer refuses them
+        conf = {k: v for k, v in conf.items() if k not in ("macaron_style", "cnn_module_kernel")}
     return {"input_size": 20, "token_list": TOKENS[:12] + ["<sos/eos>"], "normalize": "utterance_mvn",
-            "encoder": conf.pop("encoder", "conformer"), "encoder_conf": conf, "decoder": "transformer",
+            "encoder": encoder, "encoder_conf": conf, "decoder": "transformer",
             "decoder_conf": dict(attention_heads=4, linear_units=48, num_blocks=2),
             "model_conf": dict(ctc_weight=0.3, lsm_weight=0.1)}
 

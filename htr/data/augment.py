@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from htr.errors import ConfigError, check_keys, nearest
+
 DEFAULTS = {"prob": 0.8,
             "affine": {"p": 0.5, "rotation": 1.5, "shear": 0.3, "scale": [0.9, 1.1]},
             "grid": {"p": 0.3, "strength": 1.5, "cells": 6},
@@ -29,14 +31,22 @@ DEFAULTS = {"prob": 0.8,
             "blur": {"p": 0.3, "sigma": [0.3, 1.0]}}
 
 
-def merged(conf):
-    """The defaults overridden by `conf`; unknown transforms are an error."""
-    unknown = set(conf) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"augmentation_conf: unknown transform(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+def merged(conf, source=None):
+    """The defaults overridden by `conf`; an unknown transform or key of one is an error naming
+    it and `source` (the config file)."""
+    where = f"{source}: " if source else ""
+    unknown = sorted(set(conf) - set(DEFAULTS))
+    if unknown:  # worded "unknown transform": all top-level keys but prob are transforms
+        key = unknown[0]
+        raise ConfigError(f"{where}augmentation_conf: unknown transform {key!r}{nearest(key, DEFAULTS)}; "
+                          f"valid keys: {', '.join(DEFAULTS)}")
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
     for key, value in conf.items():
-        if isinstance(value, dict):
+        if isinstance(DEFAULTS[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}augmentation_conf.{key}: expected a mapping such as {DEFAULTS[key]}, "
+                                  f"got {value!r}")
+            check_keys(value, DEFAULTS[key], f"augmentation_conf.{key}", source)
             out[key].update(value)
         else:
             out[key] = value
@@ -48,8 +58,8 @@ def utterance_rng(seed, epoch, utt):
 
 
 class Augmenter:
-    def __init__(self, conf, seed=0):
-        self.conf = merged(conf)
+    def __init__(self, conf, seed=0, source=None):
+        self.conf = merged(conf, source)
         self.seed = seed
 
     def __call__(self, feats, utt, epoch):

@@ -67,19 +67,22 @@ class ConformerBlock(nn.Module):
 
 
 class ConformerEncoder(InputLayerLengths, nn.Module):
+    # ESPnet options htr implements at these values only (ESPnet's defaults; use_flash_attn only
+    # picks a kernel, so either value gives the same model).
+    ESPNET_ONLY = dict(concat_after=[False], positionwise_layer_type=["linear"], zero_triu=[False],
+                       interctc_layer_idx=[[], None], stochastic_depth_rate=[0.0], layer_drop_rate=[0.0],
+                       padding_idx=[-1], positionwise_conv_kernel_size=[3, 1], interctc_use_conditioning=[False],
+                       ctc_trim=[False], qk_norm=[False], use_flash_attn=[True, False])
+
     def __init__(self, input_size, output_size=256, attention_heads=4, linear_units=2048, num_blocks=6,
                  dropout_rate=0.1, positional_dropout_rate=0.1, attention_dropout_rate=0.0,
                  input_layer="conv2d", normalize_before=True, macaron_style=False,
                  pos_enc_layer_type="rel_pos", selfattention_layer_type="rel_selfattn",
                  activation_type="swish", use_cnn_module=True, cnn_module_kernel=31,
-                 rel_pos_type="latest", max_pos_emb_len=5000, **unsupported):
+                 rel_pos_type="latest", max_pos_emb_len=5000, **espnet):
         super().__init__()
-        check_supported("conformer", dict(unsupported, normalize_before=normalize_before,
-                                          rel_pos_type=rel_pos_type),
-                        normalize_before=[True], rel_pos_type=["latest"], concat_after=[False],
-                        positionwise_layer_type=["linear"], zero_triu=[False], interctc_layer_idx=[[], None],
-                        stochastic_depth_rate=[0.0], layer_drop_rate=[0.0], padding_idx=[-1],
-                        positionwise_conv_kernel_size=[3, 1], interctc_use_conditioning=[False])
+        check_supported("conformer", dict(espnet, normalize_before=normalize_before, rel_pos_type=rel_pos_type),
+                        normalize_before=[True], rel_pos_type=["latest"], **self.ESPNET_ONLY)
         relative = pos_enc_layer_type == "rel_pos"
         if relative != (selfattention_layer_type == "rel_selfattn") or \
                 pos_enc_layer_type not in ("rel_pos", "abs_pos"):

@@ -3,6 +3,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from htr.nets.layers import check_supported
+
 
 def collapse(path, blank=0):
     """A CTC frame path -> its token sequence: repeats merged, blanks dropped."""
@@ -15,11 +17,14 @@ def collapse(path, blank=0):
 
 
 class CTC(nn.Module):
+    # ESPnet's ctc_conf keys (its config.yaml lists them all) that htr takes at their default only.
+    ESPNET_ONLY = dict(ignore_nan_grad=[None], brctc_risk_strategy=["exp"], brctc_group_strategy=["end"],
+                       brctc_risk_factor=[0.0])
+
     def __init__(self, odim, encoder_output_size, dropout_rate=0.0, ctc_type="builtin", reduce=True,
-                 zero_infinity=True, **unsupported):
+                 zero_infinity=True, **espnet):
         super().__init__()
-        if ctc_type != "builtin":
-            raise ValueError(f"ctc_type {ctc_type!r} is not supported (builtin)")
+        check_supported("ctc", dict(espnet, ctc_type=ctc_type), ctc_type=["builtin"], **self.ESPNET_ONLY)
         self.ctc_lo = nn.Linear(encoder_output_size, odim)
         self.dropout_rate = dropout_rate
         self.reduce = reduce

@@ -41,7 +41,18 @@ class PositionwiseFeedForward(nn.Module):
 
 
 def check_supported(name, options, **supported):
-    """Reject ESPnet config options htr does not implement, rather than silently ignoring them."""
+    """ESPnet options htr implements at one value only (`supported`: key -> accepted values): accept
+    them there; refuse other values, and any key not in `supported` (a typo must not pass)."""
+    check_keys(options, supported, name)
     for key, value in options.items():
-        if key in supported and value not in supported[key]:
-            raise ValueError(f"{name}: {key}={value!r} is not supported (supported: {supported[key]})")
+        if value not in supported[key]:
+            raise ConfigError(f"{name}: {key}={value!r} is not supported (supported: {supported[key]})")
+
+
+def conf_keys(build, filled=()):
+    """The keys a `*_conf` may hold for `build` (a class or function): its keyword parameters less
+    those the caller fills (`filled`, e.g. input_size), plus the ESPnet options it accepts at their
+    default only (`build.ESPNET_ONLY`)."""
+    params = inspect.signature(build).parameters.values()
+    named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return (named - set(filled)) | set(getattr(build, "ESPNET_ONLY", {}))

@@ -45,16 +45,18 @@ class DecoderLayer(nn.Module):
 
 
 class TransformerDecoder(nn.Module):
+    ESPNET_ONLY = dict(concat_after=[False], layer_drop_rate=[0.0], qk_norm=[False], use_flash_attn=[True, False])
+
     def __init__(self, vocab_size, encoder_output_size, attention_heads=4, linear_units=2048, num_blocks=6,
                  dropout_rate=0.1, positional_dropout_rate=0.1, self_attention_dropout_rate=0.0,
                  src_attention_dropout_rate=0.0, input_layer="embed", use_output_layer=True,
-                 normalize_before=True, **unsupported):
+                 normalize_before=True, **espnet):
         super().__init__()
-        check_supported("transformer decoder", dict(unsupported, input_layer=input_layer,
+        check_supported("transformer decoder", dict(espnet, input_layer=input_layer,
                                                     use_output_layer=use_output_layer,
                                                     normalize_before=normalize_before),
                         input_layer=["embed"], use_output_layer=[True], normalize_before=[True],
-                        concat_after=[False], layer_drop_rate=[0.0])
+                        **self.ESPNET_ONLY)
         d = encoder_output_size
         self.embed = nn.Sequential(nn.Embedding(vocab_size, d), PositionalEncoding(d, positional_dropout_rate))
         self.decoders = nn.ModuleList(

@@ -23,14 +23,16 @@ class TransformerEncoderLayer(nn.Module):
 
 
 class TransformerEncoder(InputLayerLengths, nn.Module):
+    ESPNET_ONLY = dict(concat_after=[False], positionwise_layer_type=["linear"], interctc_layer_idx=[[], None],
+                       padding_idx=[-1], layer_drop_rate=[0.0], positionwise_conv_kernel_size=[1],
+                       interctc_use_conditioning=[False], qk_norm=[False], use_flash_attn=[True, False])
+
     def __init__(self, input_size, output_size=256, attention_heads=4, linear_units=2048, num_blocks=6,
                  dropout_rate=0.1, positional_dropout_rate=0.1, attention_dropout_rate=0.0,
-                 input_layer="conv2d", normalize_before=True, **unsupported):
+                 input_layer="conv2d", normalize_before=True, **espnet):
         super().__init__()
-        check_supported("transformer encoder", dict(unsupported, normalize_before=normalize_before),
-                        normalize_before=[True], concat_after=[False], positionwise_layer_type=["linear"],
-                        interctc_layer_idx=[[], None], padding_idx=[-1], layer_drop_rate=[0.0],
-                        positionwise_conv_kernel_size=[1], interctc_use_conditioning=[False])
+        check_supported("transformer encoder", dict(espnet, normalize_before=normalize_before),
+                        normalize_before=[True], **self.ESPNET_ONLY)
         self._output_size = output_size
         pos_enc = PositionalEncoding(output_size, positional_dropout_rate)
         self.embed = build_input_layer(input_layer, input_size, output_size, dropout_rate, pos_enc,

@@ -3,19 +3,25 @@
     warmuplr: lr · warmup^0.5 · min(step^-0.5, step · warmup^-1.5)      (peak lr at step = warmup)
     noam:     lr · model_size^-0.5 · min(step^-0.5, step · warmup^-1.5)
     cosine:   linear warm-up to lr, then cosine decay to min_lr at total_steps
-All are stepped once per optimizer update.
+All are stepped once per optimizer update. optim_conf and scheduler_conf may hold only the keys
+their class takes (a typo is an error naming it, never a silent default).
 """
 import math
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+from htr.errors import ConfigError, check_keys
+from htr.nets.layers import conf_keys
+
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
-def build_optimizer(name, params, conf):
+def build_optimizer(name, params, conf, source=None):
+    """`source`: the config file, named in errors."""
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optim {name!r}; choose from {sorted(OPTIMIZERS)}")
+        raise ConfigError(f"unknown optim {name!r}; choose from {sorted(OPTIMIZERS)}")
+    check_keys(conf, conf_keys(OPTIMIZERS[name], filled=("params",)), "optim_conf", source)
     return OPTIMIZERS[name](params, **conf)
 
 
@@ -55,14 +61,17 @@ class WarmupCosineLR(LRScheduler):
                 for base in self.base_lrs]
 
 
-def build_scheduler(name, optimizer, conf, total_steps):
-    """None/"none" -> None. `cosine` gets total_steps from the trainer unless the config sets it."""
+SCHEDULERS = {"warmuplr": WarmupLR, "noam": NoamLR, "cosine": WarmupCosineLR}
+
+
+def build_scheduler(name, optimizer, conf, total_steps, source=None):
+    """None/"none" -> None. `cosine` gets total_steps from the trainer unless the config sets it.
+    `source`: the config file, named in errors."""
     if name in (None, "none"):
         return None
-    if name == "warmuplr":
-        return WarmupLR(optimizer, **conf)
-    if name == "noam":
-        return NoamLR(optimizer, **conf)
+    if name not in SCHEDULERS:
+        raise ConfigError(f"unknown scheduler {name!r}; choose from warmuplr, noam, cosine, none")
+    check_keys(conf, conf_keys(SCHEDULERS[name], filled=("optimizer", "last_epoch")), "scheduler_conf", source)
     if name == "cosine":
-        return WarmupCosineLR(optimizer, **dict({"total_steps": total_steps}, **conf))
-    raise ValueError(f"unknown scheduler {name!r}; choose from warmuplr, noam, cosine, none")
+        conf = dict({"total_steps": total_steps}, **conf)
+    return SCHEDULERS[name](optimizer, **conf)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from htr.errors import ConfigError, nearest
+
 
 def str2bool(value):
     if isinstance(value, bool):
@@ -99,14 +101,24 @@ IGNORED_ESPNET_KEYS = {"version", "distributed", "required", "preprocessor", "pr
                        "num_iters_per_epoch", "ignore_init_mismatch", "freeze_param", "chunk_length"}
 
 
+class ConfigExit(ConfigError, SystemExit):
+    """A bad --config file: a ConfigError that still ends an argparse-style parse like an option
+    error (code: the message, so an uncaught one prints it and exits 1)."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.code = message
+
+
 def config_defaults(parser, config_path):
     config = yaml.safe_load(Path(config_path).read_text()) or {}
     if not isinstance(config, dict):
-        raise SystemExit(f"{config_path}: expected a YAML mapping of options")
+        raise ConfigExit(f"{config_path}: expected a YAML mapping of options")
     known = {a.dest for a in parser._actions}
     unknown = sorted(k for k in config if k not in known and k not in IGNORED_ESPNET_KEYS)
-    if unknown:
-        raise SystemExit(f"{config_path}: unknown option(s) {', '.join(unknown)}")
+    if unknown:  # check_keys's layout, worded "option" as the command line's errors are
+        raise ConfigExit(f"{config_path}: unknown option(s) {', '.join(unknown)}{nearest(unknown[0], known)}; "
+                         f"valid keys: {', '.join(sorted(known - {'help'}))}")
     out = {}
     for key, value in config.items():
         if key not in known:

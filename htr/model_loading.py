@@ -196,8 +196,19 @@ def packed_lms(path):
     return {k: v for k, v in packed_files(path).items() if k != "decode_config"}
 
 
+REQUIRED_CONFIG_KEYS = ("input_size", "token_list")
+
+
 def load_config(config_file, root):
-    config = yaml.safe_load(Path(config_file).read_text())
+    try:
+        config = yaml.safe_load(Path(config_file).read_text())
+    except yaml.YAMLError as e:
+        raise ModelError(f"{config_file}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"{config_file}: expected a mapping of training options")
+    missing = [k for k in REQUIRED_CONFIG_KEYS if config.get(k) is None]
+    if missing:
+        raise ModelError(f"{config_file}: not a model config (no {', '.join(missing)})")
     norm_conf = config.get("normalize_conf") or {}
     if config.get("normalize") == "global_mvn" and norm_conf.get("stats_file"):
         found = resolve_in_root(norm_conf["stats_file"], root)

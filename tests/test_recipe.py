@@ -2,17 +2,21 @@
 ocr.sh, launcher and tools: every stage, RESULTS.md, the packed model; a stage restart gives the
 same result as a straight run; a failing stage names its log; a downloaded (packed) model decodes
 through --download_model."""
+import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 import htr
 import htr.lm
 import htr.model_loading
-from conftest import REPO, copy_recipe, run_recipe_script
+from conftest import REPO, SHARED, copy_recipe, run_recipe_script, run_tool
+from htr.data.datadir import read_kv
 
 DECODE = "decode_ngram_5gram_ocr_model_valid.acc.ave"  # <config>_ngram_<n>gram_ocr_model_<model file>
 SMALL = ["--local_data_opts", "--num_train 60 --num_valid 8 --num_test 8 --nj 1",
@@ -68,6 +72,53 @@ def test_recipe_runs_every_stage(straight_run):
     reference, _ = htr.load_model(exp / "config.yaml", model_file=exp / "valid.acc.ave.pth")
     for (name, a), (_, b) in zip(model.state_dict().items(), reference.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def hypotheses(text_file):
+    return dict((line.split(" ", 1) + [""])[:2] for line in Path(text_file).read_text().splitlines())
+
+
+def test_packed_model_decodes_images_as_stage_12(straight_run, tmp_path):
+    """The pack carries its front end (height 32, width factor 1.0: not ESPnet's), its decode
+    settings (beam 2 from --inference_args) and the 5-gram: images decoded with it alone give
+    stage 12's hypotheses exactly."""
+    recipe, _ = straight_run
+    exp = exp_dir(recipe)
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["frontend"] == "image" and config["frontend_conf"] == {"height": 32, "width_factor": 1.0}
+    assert config["input_size"] == 32
+    stage12 = hypotheses(exp / DECODE / "test" / "text")
+    images = {utt: recipe / path for utt, path in read_kv(recipe / "data" / "test" / "img.scp").items()}
+    assert len(stage12) == len(images) == 8
+
+    proc = run_tool("recognize", *images.values(), "--model", exp / "model.zip", "--json", "--batch_size", 3)
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["nbest"][0]["text"] for r in results] == [stage12[u] for u in images]
+    used = results[0]["decoding"]
+    assert used["search"]["beam_size"] == 2 and used["ngram"].endswith("5gram.arpa")
+    assert used["frontend"] == {"height": 32, "width_factor": 1.0}
+
+    scp = tmp_path / "img.scp"
+    scp.write_text("".join(f"{u} {p}\n" for u, p in images.items()))
+    run_tool("ocr_inference", "--model_file", exp / "model.zip", "--output_dir", tmp_path / "out",
+             "--data_path_and_name_and_type", f"{scp},speech,image", "--batch_size", 3)
+    assert hypotheses(tmp_path / "out" / "1best_recog" / "text") == stage12
+    assert yaml.safe_load((tmp_path / "out" / "decode.yaml").read_text())["beam_size"] == 2
+
+    # a packed LM switched off, and an option overridden, from the command line
+    off = run_tool("recognize", *images.values(), "--model", exp / "model.zip", "--json", "--ngram_weight", 0,
+                   "--beam_size", 3)
+    used = json.loads(off.stdout.splitlines()[0])["decoding"]
+    assert used["ngram"] is None and used["search"]["beam_size"] == 3
+    assert "ngram" not in json.loads(off.stdout.splitlines()[0])["nbest"][0]["scores"]
+
+    # features of another front end than the model's are refused, naming both
+    feats = recipe / "dump" / "feats" / "test" / "feats.scp"
+    espnet = SHARED / "reference" / "espnet_tiny" / "model.zip"
+    proc = run_tool("ocr_inference", "--model_file", espnet, "--output_dir", tmp_path / "bad",
+                    "--data_path_and_name_and_type", f"{feats},speech,kaldi_ark", cwd=recipe, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "height 32, width factor 1" in proc.stderr and "height 32, width factor 0.5" in proc.stderr
 
 
 def test_restart_from_next_stage_gives_same_result(straight_run, tmp_path):

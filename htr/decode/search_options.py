@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from htr.errors import check_keys
+from htr.errors import ConfigError, check_keys
 from htr.utils.options import str2bool
 
 
@@ -28,9 +28,9 @@ class SearchOptions:
 
     def __post_init__(self):
         if not 0.0 <= self.ctc_weight <= 1.0:
-            raise ValueError(f"ctc_weight must be in [0, 1], got {self.ctc_weight}")
+            raise ConfigError(f"ctc_weight must be in [0, 1], got {self.ctc_weight}")
         if self.beam_size < 1 or self.nbest < 1:
-            raise ValueError(f"beam_size and nbest must be >= 1, got {self.beam_size}, {self.nbest}")
+            raise ConfigError(f"beam_size and nbest must be >= 1, got {self.beam_size}, {self.nbest}")
 
     def to_dict(self):
         return asdict(self)

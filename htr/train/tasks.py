@@ -15,7 +15,8 @@ from htr.data.augment import Augmenter
 from htr.data.frontend import FRONTEND_FILE, NAME as FRONTEND_NAME, ImageFrontend, check_same
 from htr.data.span_synthesis import SpanSynthesizer
 from htr.data.word_segments import read_word_segments, word_segments_path
-from htr.errors import ConfigError
+from htr.data.datadir import iter_kv
+from htr.errors import ConfigError, FileLineError
 from htr.lm import build_lm
 from htr.registry import build_model
 from htr.text.tokenizer import build_tokenizer, read_token_list
@@ -26,6 +27,9 @@ from htr.utils.plot import heatmap, image_sheet
 OCR_MODEL_KEYS = ("input_size", "token_list", "token_type", "bpemodel", "init", "model", "model_conf", "frontend",
                   "frontend_conf", "specaug", "specaug_conf", "normalize", "normalize_conf", "encoder",
                   "encoder_conf", "decoder", "decoder_conf", "ctc_conf")
+# Keys ESPnet's asr_inference reads from a training config (its preprocessor's): with them ESPnet's
+# CLI decodes an htr model too, not only its Speech2Text class.
+ESPNET_INFERENCE_KEYS = {"use_preprocessor": True, "non_linguistic_symbols": None, "cleaner": None, "g2p": None}
 LM_MODEL_KEYS = ("token_list", "token_type", "bpemodel", "init", "lm", "lm_conf", "model_conf")
 
 
@@ -35,11 +39,10 @@ def token_list_of(args):
 
 def infer_input_size(args):
     feats = sources_from_triples(args.train_data_path_and_name_and_type, "train")["feats"]
-    with open(feats, encoding="utf-8") as f:
-        first = f.readline().split(maxsplit=1)
-    if len(first) != 2:
-        raise ValueError(f"{feats}:1: expected 'utt ark:offset'")
-    return int(kaldiio.load_mat(first[1].strip()).shape[1])
+    first = next(iter_kv(feats), None)  # reads only the first line
+    if first is None:
+        raise FileLineError(feats, 1, "empty feats.scp: expected 'utt ark:offset'")
+    return int(kaldiio.load_mat(first[2]).shape[1])
 
 
 def recorded_frontend(args, input_size):
@@ -97,6 +100,7 @@ class OCRTask:
         frontend = recorded_frontend(args, config["input_size"])
         if frontend is not None:  # the model carries its front end (htr.data.frontend)
             config.update(frontend.config_keys())
+        config.update(ESPNET_INFERENCE_KEYS)
         if config["normalize"] == "global_mvn" and not (config["normalize_conf"] or {}).get("stats_file"):
             raise ValueError("normalize global_mvn needs --normalize_conf stats_file=<feats_stats.npz> "
                              "(written by --collect_stats true)")

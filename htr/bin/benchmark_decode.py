@@ -20,6 +20,7 @@ import yaml
 
 import htr
 from htr.decode.recognizer import Recognizer
+from htr.data.frontend import ImageFrontend, check_feats_scp
 from htr.model_loading import load_config, locate
 from htr.registry import build_model, initialize
 from htr.utils.benchmarking import add_device_options, device_from
@@ -83,6 +84,8 @@ def main(argv=None):
         model, config = htr.load_model(args.model_file, device=device)
     if args.feats:
         table = kaldiio.load_scp(args.feats)
+        if args.model_file:  # features of another front end would benchmark nonsense
+            check_feats_scp(args.feats, table, ImageFrontend.of_model(config), args.model_file)
         feats = [np.asarray(table[k], dtype=np.float32) for k in list(table)[:args.num]]
     if not args.model_file:
         model, config, random_feats = random_model_and_inputs(args.num, args.frames, device)

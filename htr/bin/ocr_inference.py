@@ -23,7 +23,7 @@ import kaldiio
 import torch
 
 from htr.data.datadir import read_kv, sort_key
-from htr.data.frontend import ImageFrontend, check_same
+from htr.data.frontend import check_feats_scp
 from htr.data.image_features import BadImageError
 from htr.decode import search_options
 from htr.decode.recognizer import Recognizer
@@ -70,7 +70,7 @@ class Inputs:
         if kind == "kaldi_ark":
             self.keys = list(read_kv(path))
             self.table = kaldiio.load_scp(path)
-            check_features(path, self.table, self.keys[:1], recognizer)
+            check_feats_scp(path, self.table, recognizer.frontend, recognizer.sources.get("model") or "the model")
         elif kind == "image":
             self.table = read_kv(path)
             self.keys = list(self.table)
@@ -81,17 +81,6 @@ class Inputs:
         if self.kind == "image":
             return self.recognizer.image_features(self.table[key])
         return self.table[key]
-
-
-def check_features(scp, table, first_key, recognizer):
-    """Features of another front end than the model's are an error naming both (the record
-    beside feats.scp, and the feature dimension of its first matrix)."""
-    model = recognizer.sources.get("model") or "the model"
-    check_same(recognizer.frontend, ImageFrontend.read(Path(scp).parent), model, scp)
-    first = table[first_key[0]] if first_key else None
-    if first is not None and first.shape[1] != recognizer.frontend.height:
-        raise UserError(f"{scp}: features of dimension {first.shape[1]}, but {model} expects "
-                        f"{recognizer.frontend.height} (its front end: {recognizer.frontend.describe()})")
 
 
 def write_results(out_dir, results, nbest):

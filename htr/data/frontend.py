@@ -99,3 +99,14 @@ def check_same(model_frontend, data_frontend, model_name, data_name):
     if None not in (model_frontend, data_frontend) and data_frontend != model_frontend:
         raise UserError(f"{data_name} was made with front end {data_frontend.describe()}, but {model_name} "
                         f"expects {model_frontend.describe()}: remake the features (ocr.sh stage 3) or decode images")
+
+
+def check_feats_scp(scp, table, model_frontend, model_name):
+    """A feats.scp for a model: its front-end record (when there is one) and the dimension of its
+    first matrix must be the model's, else an error naming both."""
+    check_same(model_frontend, ImageFrontend.read(Path(scp).parent), model_name, scp)
+    first = next(iter(table.keys()), None)
+    dim = table[first].shape[1] if first is not None else model_frontend.height
+    if dim != model_frontend.height:
+        raise UserError(f"{scp}: features of dimension {dim}, but {model_name} expects {model_frontend.height} "
+                        f"(its front end: {model_frontend.describe()})")

@@ -246,7 +246,7 @@ def load_model(path, model_file=None, device="cpu"):
             model_path = Path(model_file)
     config = load_config(config_file, root)
     ImageFrontend.of_model(config, config_file)  # a bad front end fails here, not at the first image
-    model = build_model(config)
+    model = build_model(config, source=config_file)
     state = read_weights(model_path, device)
     try:
         model.load_state_dict(state, strict=True)

@@ -18,6 +18,7 @@ import torch
 import yaml
 
 import htr
+from htr.data.frontend import ImageFrontend
 from htr.decode.search_options import SearchOptions
 
 
@@ -44,8 +45,9 @@ def model_card(train_config, files):
     results = next((Path(p).read_text() for p in files if Path(p).name == "RESULTS.md"), "")
     return (f"# {Path(train_config).parent.name}\n\n"
             f"An htr {htr.__version__} model: {config.get('encoder')} encoder, {config.get('decoder')} decoder, "
-            f"{len(config.get('token_list') or [])} {config.get('token_type', 'char')} tokens, features of height "
-            f"{config.get('input_size')}. ESPnet's pack layout (meta.yaml), so ESPnet can load it too.\n\n"
+            f"{len(config.get('token_list') or [])} {config.get('token_type', 'char')} tokens, image front end "
+            f"{ImageFrontend.of_model(config).describe()}. ESPnet's pack layout (meta.yaml), so ESPnet can load it "
+            "too.\n\n"
             "```python\nimport htr\nmodel, config = htr.load_model(\"model.zip\")\n```\n\n"
             "or `htr recognize line.png --model model.zip`.\n\n" + results)
 

@@ -21,11 +21,13 @@ import yaml
 import htr
 from htr.decode.recognizer import Recognizer
 from htr.data.frontend import ImageFrontend, check_feats_scp
+from htr.decode.search_options import SearchOptions
 from htr.model_loading import load_config, locate
 from htr.registry import build_model, initialize
 from htr.utils.benchmarking import add_device_options, device_from
 from htr.errors import run_tool
 
+SEARCH = SearchOptions()  # both systems decode with the same settings (ESPnet's defaults)
 SEED_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "tuning" / "train_conformer_seed.yaml"
 
 
@@ -64,7 +66,7 @@ def espnet_decode(model_file, feats, device):
     resolved = Path(tempfile.mkdtemp()) / "config.yaml"
     resolved.write_text(yaml.safe_dump(load_config(config_file, root)))
     s2t = Speech2Text(asr_train_config=str(resolved), asr_model_file=str(model_path), device=str(device),
-                      beam_size=20, ctc_weight=0.5, lm_weight=0.0, nbest=1)
+                      beam_size=SEARCH.beam_size, ctc_weight=SEARCH.ctc_weight, lm_weight=0.0, nbest=1)
     s2t(torch.from_numpy(feats[-1]))  # warm-up, as for htr
     start = time.perf_counter()
     return [s2t(torch.from_numpy(f))[0][2] for f in feats], time.perf_counter() - start
@@ -90,7 +92,7 @@ def main(argv=None):
     if not args.model_file:
         model, config, random_feats = random_model_and_inputs(args.num, args.frames, device)
         feats = feats if args.feats else random_feats
-    recognizer = Recognizer(model, config, beam_size=20, ctc_weight=0.5, device=device)
+    recognizer = Recognizer(model, config, SEARCH, device=device)
     decode(recognizer, feats[:2], 2)  # warm-up
 
     start = time.perf_counter()

@@ -116,7 +116,7 @@ class OCRTask:
         keep = UtteranceFilter(model.encoder.min_length(), args.max_input_length, args.max_text_length)
         train = load_split(args.train_data_path_and_name_and_type, args.train_shape_file, tokenizer, keep, "train")
         if args.augmentation_conf:
-            train[0].augment = Augmenter(args.augmentation_conf, args.seed)
+            train[0].augment = Augmenter(args.augmentation_conf, args.seed, source=args.config)
         if args.synthetic_augmentation_proba > 0:
             train[0].synthesize = span_synthesizer(train[0], train[1], args.synthetic_augmentation_proba, args.seed)
         valid = load_split(args.valid_data_path_and_name_and_type, args.valid_shape_file, tokenizer, keep, "valid")

@@ -102,7 +102,7 @@ class Trainer:
         self.device = distributed.choose_device(args, info)
         seed_everything(args.seed)
         self.config = self.task.model_config(args)
-        self.model = initialize(self.task.build_model(self.config), args.init).to(self.device)
+        self.model = initialize(self.task.build_model(self.config, source=args.config), args.init).to(self.device)
         load_init_params(self.model, args.init_param)
         n_params = sum(p.numel() for p in self.model.parameters())
         logging.info("model: %s, %s parameters, device %s, %d process(es)",
@@ -119,9 +119,9 @@ class Trainer:
                      args.batch_type)
         self.plot_utts = sorted(valid_lengths)[:args.num_att_plot]
 
-        self.optimizer = build_optimizer(args.optim, self.model.parameters(), args.optim_conf)
+        self.optimizer = build_optimizer(args.optim, self.model.parameters(), args.optim_conf, source=args.config)
         steps = args.max_epoch * math.ceil(len(self.train_batches) / args.accum_grad)
-        self.scheduler = build_scheduler(args.scheduler, self.optimizer, args.scheduler_conf, steps)
+        self.scheduler = build_scheduler(args.scheduler, self.optimizer, args.scheduler_conf, steps, source=args.config)
         self.amp_dtype = getattr(torch, args.amp_dtype)
         self.scaler = torch.amp.GradScaler(self.device.type,
                                            enabled=args.use_amp and self.amp_dtype == torch.float16)

@@ -5,6 +5,7 @@ print it alone, without a traceback, and exit non-zero. Anything else is a bug a
 traceback.
 """
 import difflib
+import os
 import sys
 
 
@@ -48,7 +49,8 @@ FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, Permiss
 
 def run_tool(main, argv=None, prog=None):
     """Run a tool's main(argv) and return its exit status: its own return value (0 for None), 1
-    with a one-line message for a UserError or a missing file, 130 on Ctrl-C."""
+    with a one-line message for a UserError or a missing file, 130 on Ctrl-C, 141 (a shell's
+    SIGPIPE status) when the reader of its output has gone."""
     prog = prog or sys.argv[0].rsplit("/", 1)[-1]
     try:
         status = main(argv)
@@ -58,4 +60,7 @@ def run_tool(main, argv=None, prog=None):
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `htr recognize ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     return 0 if status is None else int(status)

@@ -1,8 +1,9 @@
-"""PNG plots drawn with Pillow (no plotting library needed): per-epoch curves and attention maps."""
+"""PNG plots drawn with Pillow (no plotting library needed): per-epoch curves, attention maps, count
+matrices and bar charts."""
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
 
@@ -79,3 +80,47 @@ def image_sheet(path, matrices):
         sheet[i * height:i * height + m.shape[1], :m.shape[0]] = np.clip(m.T, 0, 255).astype(np.uint8)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(sheet).save(path)
+
+
+def labeled_heatmap(path, counts, row_labels, col_labels, title="", cell=24):
+    """A count matrix as grey cells (dark = high) with its labels and each non-zero count written in
+    its cell: readable where `heatmap`'s bare pixels are not (e.g. a confusion matrix)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    left, top = 34, 40
+    width = max(left + cell * len(col_labels) + 10, int(ImageFont.load_default().getlength(title)) + 10)
+    img = Image.new("L", (width, top + cell * len(row_labels) + 10), 255)
+    draw = ImageDraw.Draw(img)
+    draw.text((4, 6), title, fill=0)
+    peak = max(int(counts.max()) if counts.size else 0, 1)
+    for j, label in enumerate(col_labels):
+        draw.text((left + j * cell + 3, top - 14), label, fill=0)
+    for i, label in enumerate(row_labels):
+        y = top + i * cell
+        draw.text((4, y + 7), label, fill=0)
+        for j in range(len(col_labels)):
+            x, value = left + j * cell, int(counts[i, j])
+            shade = 255 - int(215 * value / peak) if value else 255
+            draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=shade, outline=225)
+            if value:
+                draw.text((x + 3, y + 7), str(value), fill=255 if shade < 128 else 0)
+    img.save(path)
+
+
+def bar_chart(path, labels, values, title="", value_format="{:.1f}", width=640, bar=16):
+    """Horizontal bars, one per label from the top, each with its value written after it: long
+    labels (writer ids) stay readable however many bars there are."""
+    font = ImageFont.load_default()
+    left = 10 + int(max((font.getlength(label) for label in labels), default=0))
+    top, right = 30, 60
+    img = Image.new("RGB", (max(width, left + right + 100, int(font.getlength(title)) + 10),
+                            top + bar * len(labels) + 10), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((4, 8), title, fill="black")
+    peak = max(max(values, default=0), 1e-12)
+    span = img.width - left - right
+    for i, (label, value) in enumerate(zip(labels, values)):
+        y = top + i * bar
+        draw.text((4, y + 2), label, fill="black")
+        draw.rectangle([left, y + 2, left + max(1, int(span * value / peak)), y + bar - 2], fill=COLORS[0])
+        draw.text((left + int(span * value / peak) + 4, y + 2), value_format.format(value), fill="black")
+    img.save(path)

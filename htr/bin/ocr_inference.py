@@ -7,7 +7,9 @@
 
 Search settings (htr.decode.search_options) come from, later winning: their defaults, a model
 pack's decode config, a YAML file (`--config conf/decode.yaml`: beam_size, ctc_weight, ...), the
-command line. A pack's LMs are used unless --lm_weight 0 / --ngram_weight 0; --lm_file and
+command line. `--model_file A --model_file B` decodes with an ensemble (one search, the models'
+decoder and CTC log-probabilities averaged with --ensemble_weights), `--tta N` with N views of
+each line. A pack's LMs are used unless --lm_weight 0 / --ngram_weight 0; --lm_file and
 --ngram_file name others. Images (type `image`) become features by the model's own front end;
 features (type `kaldi_ark`) made by another front end are refused.
 
@@ -37,8 +39,11 @@ CHUNK_BATCHES = 8  # inputs are sorted by length within chunks of this many batc
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=None, help="YAML file of defaults for these options (e.g. conf/decode.yaml)")
-    p.add_argument("--model_file", "--asr_model_file", required=True,
-                   help="model zip, pack dir, htr/ESPnet experiment dir, or a .pth with --train_config")
+    p.add_argument("--model_file", "--asr_model_file", required=True, action="append",
+                   help="model zip, pack dir, htr/ESPnet experiment dir, or a .pth with --train_config; "
+                        "repeat it to decode with an ensemble of models sharing a token list")
+    p.add_argument("--ensemble_weights", type=float, nargs="+", default=None,
+                   help="one weight per --model_file (default: equal)")
     p.add_argument("--train_config", "--asr_train_config", default=None)
     p.add_argument("--output_dir", required=True)
     p.add_argument("--data_path_and_name_and_type", required=True,
@@ -70,7 +75,8 @@ class Inputs:
         if kind == "kaldi_ark":
             self.keys = list(read_kv(path))
             self.table = kaldiio.load_scp(path)
-            check_feats_scp(path, self.table, recognizer.frontend, recognizer.sources.get("model") or "the model")
+            for frontend in recognizer.frontends():  # an ensemble reads one feats.scp only if it shares the front end
+                check_feats_scp(path, self.table, frontend, recognizer.sources.get("model") or "the model")
         elif kind == "image":
             self.table = read_kv(path)
             self.keys = list(self.table)
@@ -122,9 +128,13 @@ def main(argv=None):
     if args.lm_file and not args.lm_train_config:
         raise UserError("--lm_file needs --lm_train_config")
     settings = {n: getattr(args, n) for n in search_options.names()}
-    recognizer = Recognizer.from_pretrained(args.model_file, device=device, train_config=args.train_config,
+    models = [args.model_file] if isinstance(args.model_file, str) else args.model_file  # a --config may give one
+    if args.train_config and len(models) > 1:
+        raise UserError("--train_config names the config of one .pth: give an ensemble as model zips or dirs")
+    recognizer = Recognizer.from_pretrained(models[0], device=device, train_config=args.train_config,
                                             lm_train_config=args.lm_train_config, lm_file=args.lm_file,
-                                            ngram_file=args.ngram_file, ngram_backend=args.ngram_backend, **settings)
+                                            ngram_file=args.ngram_file, ngram_backend=args.ngram_backend,
+                                            ensemble=models[1:], ensemble_weights=args.ensemble_weights, **settings)
     described = recognizer.describe()
     logging.info("decoding with %s", described)
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)

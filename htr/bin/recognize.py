@@ -2,6 +2,7 @@
 
     htr recognize line1.png line2.jpg --model model.zip
     htr recognize line.png --model exp/train --json --nbest 3
+    htr recognize line.png --model a.zip --model b.zip --tta 4     # an ensemble, 4 views of each line
 
 A model pack decodes as its recipe did: its front end turns the images into features, and its
 decode config (beam, weights, penalty) and LMs are used; every search option overrides, and
@@ -31,7 +32,10 @@ def get_parser():
     p = argparse.ArgumentParser(prog="htr recognize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+")
-    p.add_argument("--model", required=True, help="model zip, pack dir, experiment dir, URL or hub name")
+    p.add_argument("--model", required=True, action="append",
+                   help="model zip, pack dir, experiment dir, URL or hub name; repeat it for an ensemble")
+    p.add_argument("--ensemble_weights", type=float, nargs="+", default=None,
+                   help="one weight per --model (default: equal)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--device", default="cpu")
@@ -46,8 +50,9 @@ def main(argv=None):
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     settings = {n: getattr(args, n) for n in search_options.names()}
-    rec = Recognizer.from_pretrained(args.model, device=args.device, lm_train_config=args.lm_train_config,
-                                     lm_file=args.lm_file, ngram_file=args.ngram_file, **settings)
+    rec = Recognizer.from_pretrained(args.model[0], device=args.device, lm_train_config=args.lm_train_config,
+                                     lm_file=args.lm_file, ngram_file=args.ngram_file, ensemble=args.model[1:],
+                                     ensemble_weights=args.ensemble_weights, **settings)
     decoding = rec.describe()
     failed = 0
     for start in range(0, len(args.images), args.batch_size):
@@ -88,6 +93,8 @@ def clean(result):
 
 
 def describe(path, feats, nbest, decoding):
+    if isinstance(feats, dict):  # an ensemble of front ends: positions are the first model's
+        feats = next(iter(feats.values()))
     with Image.open(path) as image:
         width = image.size[0]
     scale = width / len(feats)  # feature frames are columns of the resized image

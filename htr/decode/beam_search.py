@@ -58,22 +58,25 @@ def end_detect(ended, i):
 
 class BeamSearch:
     """BeamSearch(model, SearchOptions(...), lm=..., ngram=...), or settings as keywords:
-    BeamSearch(model, beam_size=10, ctc_weight=0.3)."""
+    BeamSearch(model, beam_size=10, ctc_weight=0.3). An ensemble: `ensemble=[(model_a, w_a),
+    (model_b, w_b), ...]` (models sharing a token list, or one model once per view of the line),
+    then called with a list of encoder outputs, one per member."""
 
-    def __init__(self, model, options=None, lm=None, ngram=None, **settings):
+    def __init__(self, model, options=None, lm=None, ngram=None, ensemble=None, **settings):
         self.options = (options or SearchOptions()).updated(settings)
         self.model = model
         self.beam_size, self.nbest = self.options.beam_size, self.options.nbest
         self.maxlenratio, self.minlenratio = self.options.maxlenratio, self.options.minlenratio
         self.vocab = model.vocab_size
         self.sos = self.eos = model.eos
-        self.scorers = build_scorers(model, self.options, lm, ngram)
+        self.members = list(ensemble or [(model, 1.0)])
+        self.scorers = build_scorers(self.members, self.options, lm, ngram)
         self.weights = {name: weight for name, (_, weight) in self.scorers.items()}
         self.full = [name for name, (scorer, _) in self.scorers.items() if not scorer.partial]
         self.partial = [name for name, (scorer, _) in self.scorers.items() if scorer.partial]
         self.pre_beam_size = int(self.options.pre_beam_ratio * self.beam_size)
-        # ESPnet pre-beams by the full scores only when the decoder is among them (ctc_weight < 1)
-        self.do_pre_beam = bool(self.partial) and "decoder" in self.scorers and self.pre_beam_size < self.vocab
+        guided = any(getattr(scorer, "guides_pre_beam", False) for scorer, _ in self.scorers.values())
+        self.do_pre_beam = bool(self.partial) and guided and self.pre_beam_size < self.vocab
 
     def max_lengths(self, enc_lens):
         lengths = enc_lens.tolist()
@@ -87,12 +90,19 @@ class BeamSearch:
 
     @torch.no_grad()
     def __call__(self, enc, enc_lens):
-        """enc (B, T, d) encoder output, enc_lens (B,) -> per utterance its n-best Hypothesis list."""
+        """enc (B, T, d) encoder output, enc_lens (B,) -> per utterance its n-best Hypothesis list.
+        For an ensemble, enc and enc_lens are lists (one per member, the same B utterances); output
+        lengths are bounded by the first member's."""
+        encs, lens = (enc, enc_lens) if isinstance(enc, (list, tuple)) else ([enc], [enc_lens])
+        if len(encs) != len(self.members):
+            raise ValueError(f"{len(encs)} encoder outputs for an ensemble of {len(self.members)}")
+        enc, enc_lens = encs[0], lens[0]
         n_utt, device = enc.size(0), enc.device
         maxlens, minlens = self.max_lengths(enc_lens)
         maxlen_t = torch.tensor(maxlens, device=device)
         minlen_t = torch.tensor(minlens, device=device)
-        states = {name: scorer.start(enc, enc_lens) for name, (scorer, _) in self.scorers.items()}
+        states = {name: scorer.start(encs[scorer.member], lens[scorer.member])
+                  for name, (scorer, _) in self.scorers.items()}
 
         utt = torch.arange(n_utt, device=device)          # the utterance of each running row
         yseq = torch.full((n_utt, 1), self.sos, dtype=torch.long, device=device)

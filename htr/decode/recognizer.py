@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 import htr
+from htr.data.augment import Augmenter
 from htr.data.frontend import ImageFrontend
 from htr.decode.beam_search import BeamSearch
 from htr.decode import ctc_alignment
@@ -21,24 +22,61 @@ from htr.errors import UserError
 from htr.text.tokenizer import build_tokenizer
 
 
+# Test-time views: mild, label-preserving geometry from the training augmenter (rotation, shear,
+# width scale), nothing that blurs or erases strokes.
+TTA_AUGMENTATION = {"prob": 1.0, "affine": {"p": 1.0, "rotation": 1.0, "shear": 0.2, "scale": [0.95, 1.1]},
+                    "grid": {"p": 0.0}, "morphology": {"p": 0.0}, "color": {"p": 0.0}, "noise": {"p": 0.0},
+                    "blur": {"p": 0.0}}
+
+
+class Member:
+    """One scorer source of the search: a model, its front end, and which view of a line it reads
+    (view 0: the line itself; view v > 0: a seeded augmentation of it)."""
+
+    def __init__(self, model, config, view=0):
+        self.model, self.config, self.view = model, config, view
+        self.frontend = ImageFrontend.of_model(config)
+        self.min_frames = model.encoder.min_length()
+
+
 class Recognizer:
-    def __init__(self, model, config, options=None, lm=None, ngram=None, device="cpu", **settings):
+    def __init__(self, model, config, options=None, lm=None, ngram=None, device="cpu", ensemble=(),
+                 ensemble_weights=None, **settings):
+        """`ensemble`: further (model, config) pairs decoded together with this one (they must share
+        its token list), weighted by `ensemble_weights` (default equal); options.tta > 1 adds views."""
         self.model = model.to(device).eval()
         self.config = config
         self.device = torch.device(device)
         self.options = (options or SearchOptions()).updated(settings)
         self.frontend = ImageFrontend.of_model(config)
         self.tokenizer = build_tokenizer(config.get("token_type", "char"), model.token_list, config.get("bpemodel"))
-        self.search = BeamSearch(model, self.options, lm=lm, ngram=ngram)
+        self.members, weights = self.build_members([(model, config), *ensemble], ensemble_weights)
+        if self.options.greedy_ctc and len(self.members) > 1:
+            raise UserError("greedy_ctc decodes one model: not with --tta or an ensemble")
+        self.search = BeamSearch(model, self.options, lm=lm, ngram=ngram,
+                                 ensemble=[(m.model, w) for m, w in zip(self.members, weights)])
+        self.augmenter = Augmenter(TTA_AUGMENTATION, self.options.tta_seed)
         self.min_frames = model.encoder.min_length()
         self.sources = {}  # where the model, decode config and LMs came from (from_pretrained)
 
+    def build_members(self, models, weights):
+        for other, _ in models[1:]:
+            if list(other.token_list) != list(self.model.token_list):
+                raise UserError("an ensemble's models must share one token list")
+        weights = list(weights) if weights else [1.0] * len(models)
+        if len(weights) != len(models) or min(weights) < 0 or sum(weights) <= 0:
+            raise UserError(f"ensemble weights {weights}: need {len(models)} non-negative weights, not all 0")
+        views = max(1, self.options.tta)
+        members = [Member(m.to(self.device).eval(), c, v) for m, c in models for v in range(views)]
+        return members, [w / views for w in weights for _ in range(views)]
+
     @classmethod
     def from_pretrained(cls, path, device="cpu", train_config=None, lm_train_config=None, lm_file=None,
-                        ngram_file=None, ngram_backend="auto", **settings):
+                        ngram_file=None, ngram_backend="auto", ensemble=(), ensemble_weights=None, **settings):
         """A model with what its pack carries: decode config (the settings its recipe decoded
         with) and LMs. `settings` (SearchOptions fields; None = not set) and explicit LM files
-        override; a packed LM whose weight is 0 is not loaded."""
+        override; a packed LM whose weight is 0 is not loaded. `ensemble`: paths of further models
+        decoded together with this one."""
         if train_config:
             model, config = htr.load_model(train_config, model_file=path, device=device)
             packed = {}
@@ -59,18 +97,40 @@ class Recognizer:
                 raise UserError(f"{lm_train_config}: the LM's token list differs from the model's")
         if ngram_file and options.ngram_weight != 0.0:
             ngram = NgramScorer(load_ngram(ngram_file, ngram_backend), model.token_list, model.eos)
-        rec = cls(model, config, options, lm=lm, ngram=ngram, device=device)
+        others = [htr.load_model(other, device=device) for other in ensemble]
+        rec = cls(model, config, options, lm=lm, ngram=ngram, device=device, ensemble=others,
+                  ensemble_weights=ensemble_weights)
         rec.sources = {"model": str(path), "decode_config": str(packed["decode_config"]) if "decode_config" in packed
                        else None, "lm": str(lm_file) if lm else None, "ngram": str(ngram_file) if ngram else None}
+        if ensemble:
+            rec.sources["ensemble"] = [str(path), *map(str, ensemble)]
         return rec
 
     def describe(self):
         """What this recogniser decodes with: settings, LMs, front end."""
         return {**self.sources, "frontend": self.frontend.to_conf(), "search": self.options.to_dict()}
 
+    def frontends(self):
+        return list(dict.fromkeys(m.frontend for m in self.members))
+
     def image_features(self, path):
-        """An image file -> the model's input, by the model's own front end."""
-        return self.frontend.load(path)
+        """An image file -> the model's input, by the model's own front end; for an ensemble whose
+        models have other front ends, {front end: features} for each of them."""
+        frontends = self.frontends()
+        if len(frontends) == 1:
+            return frontends[0].load(path)
+        return {frontend: frontend.load(path) for frontend in frontends}
+
+    def member_inputs(self, member, inputs, names):
+        """The features `member` reads for each input: its front end's, in its view."""
+        out = []
+        for x, name in zip(inputs, names):
+            if isinstance(x, dict):
+                x = x[member.frontend]
+            elif member.frontend != self.frontend:
+                raise UserError(f"{name}: features of one front end for an ensemble with several: decode images")
+            out.append(self.augmenter(np.asarray(x, dtype=np.float32), name, member.view) if member.view else x)
+        return out
 
     def result(self, hyp):
         """ESPnet's output fields: yseq without its first and last entry, blanks removed."""
@@ -80,36 +140,41 @@ class Recognizer:
                 "score": hyp.score, "scores": dict(hyp.scores)}
 
     @torch.no_grad()
-    def encode(self, feats_list):
+    def encode(self, feats_list, model=None):
         x = torch.nn.utils.rnn.pad_sequence([torch.tensor(np.asarray(f), dtype=torch.float32) for f in feats_list],
                                             batch_first=True).to(self.device)
         lengths = torch.tensor([len(f) for f in feats_list], device=self.device)
-        return self.model.encode(x, lengths)
+        return (model or self.model).encode(x, lengths)
 
     @torch.no_grad()
     def __call__(self, feats_list, names=None, positions=False):
-        """Feature matrices (T, F) -> per input its n-best result list ([] when too short to decode).
-        With `positions`, the best result also gets "positions": per token (first feature frame,
-        last feature frame, confidence) from the CTC forced alignment."""
+        """Feature matrices (T, F) (or image_features' dicts) -> per input its n-best result list
+        ([] when too short to decode). With `positions`, the best result also gets "positions": per
+        token (first feature frame, last feature frame, confidence) from the CTC forced alignment."""
         names = names or [str(i) for i in range(len(feats_list))]
         results = [[] for _ in feats_list]
-        usable = [i for i, f in enumerate(feats_list) if len(f) >= self.min_frames]
-        for i in sorted(set(range(len(feats_list))) - set(usable)):
-            logging.warning("%s: %d frames, shorter than the %d the model needs: empty hypothesis",
-                            names[i], len(feats_list[i]), self.min_frames)
+        per_member = [self.member_inputs(m, feats_list, names) for m in self.members]
+        usable = []
+        for i, name in enumerate(names):
+            short = [(len(x[i]), m.min_frames) for m, x in zip(self.members, per_member) if len(x[i]) < m.min_frames]
+            if short:
+                logging.warning("%s: %d frames, shorter than the %d the model needs: empty hypothesis", name, *short[0])
+            else:
+                usable.append(i)
         if not usable:
             return results
-        enc, enc_lens = self.encode([feats_list[i] for i in usable])
+        encoded = [self.encode([x[i] for i in usable], m.model) for m, x in zip(self.members, per_member)]
+        enc, enc_lens = encoded[0]
         ctc_logp = self.model.ctc.log_softmax(enc) if self.options.greedy_ctc or positions else None
         if self.options.greedy_ctc:
             hyps = [[h] for h in ctc_alignment.greedy(ctc_logp, enc_lens, self.model.eos)]
         else:
-            hyps = self.search(enc, enc_lens)
+            hyps = self.search([e for e, _ in encoded], [n for _, n in encoded])
         for row, (i, nbest) in enumerate(zip(usable, hyps)):
             results[i] = [self.result(h) for h in nbest]
             if positions and nbest:
                 logp = ctc_logp[row, : int(enc_lens[row])].float().cpu()
-                results[i][0]["positions"] = self.positions(logp, results[i][0]["token_int"], len(feats_list[i]))
+                results[i][0]["positions"] = self.positions(logp, results[i][0]["token_int"], len(per_member[0][i]))
         return results
 
     def positions(self, logp, token_int, n_frames):

@@ -6,7 +6,8 @@
     select(new_state, rows, tokens) -> the state of hypotheses rows[k] + tokens[k]
 
 yseq (rows, i + 1) holds each running hypothesis (<sos> first), utt (rows,) the utterance each row
-belongs to. A partial scorer (`partial = True`, the CTC prefix scorer) scores only the pre-beam
+belongs to. `start` gets the encoder output of the scorer's `member` (a model of an ensemble, or
+a view of the line). A partial scorer (`partial = True`, the CTC prefix scorer) scores only the pre-beam
 candidates and gives the others LOGZERO. State may carry whatever a scorer needs for the whole
 batch (the decoder's encoder memory, the CTC posteriors). Adding a scorer is one class here and
 one entry in `build_scorers`.
@@ -21,6 +22,8 @@ from htr.nets.mask import make_non_pad_mask
 class DecoderScorer:
     """The attention decoder: log p(c | h, image), one decoder step for all rows."""
     partial = False
+    guides_pre_beam = True  # ESPnet pre-beams by the full scores only when a decoder is among them
+    member = 0
 
     def __init__(self, decoder):
         self.decoder = decoder
@@ -43,6 +46,7 @@ class DecoderScorer:
 class CTCScorer:
     """CTC prefix scores psi(h·c) - psi(h) (htr.decode.ctc_prefix_score)."""
     partial = True
+    member = 0
 
     def __init__(self, ctc, blank, eos):
         self.ctc, self.blank, self.eos = ctc, blank, eos
@@ -65,6 +69,7 @@ class LMScorer:
     """A language model over token ids: any object with `score(yseq, state) -> (log-probs, state)`
     and `select_state(state, rows)` (htr.lm.LanguageModel, htr.ngram.NgramScorer)."""
     partial = False
+    member = 0
 
     def __init__(self, lm):
         self.lm = lm
@@ -82,6 +87,7 @@ class LMScorer:
 class LengthBonus:
     """+1 per output token (ESPnet's `penalty`, weighted)."""
     partial = False
+    member = 0
 
     def __init__(self, vocab):
         self.vocab = vocab
@@ -96,20 +102,40 @@ class LengthBonus:
         return None
 
 
-def build_scorers(model, options, lm=None, ngram=None):
-    """{name: (scorer, weight)} for a model and search options; a scorer of weight 0 is left out.
-    A CTC model (no decoder) searches with CTC alone; an attention-only model (trained with
-    ctc_weight 0, so its CTC head is untrained) without CTC."""
+def model_scorers(model, options):
+    """{name: (scorer, weight)} of one model. A CTC model (no decoder) searches with CTC alone; an
+    attention-only model (trained with ctc_weight 0, so its CTC head is untrained) without CTC."""
     ctc_weight = options.ctc_weight
     if model.decoder is None:
         ctc_weight = 1.0
     elif model.ctc_weight == 0.0:
         ctc_weight = 0.0
-    candidates = {
-        "decoder": (lambda: DecoderScorer(model.decoder), 1.0 - ctc_weight),
-        "ctc": (lambda: CTCScorer(model.ctc, model.blank_id, model.eos), ctc_weight),
-        "lm": (lambda: LMScorer(lm), options.lm_weight if lm is not None else 0.0),
-        "ngram": (lambda: LMScorer(ngram), options.ngram_weight if ngram is not None else 0.0),
-        "length_bonus": (lambda: LengthBonus(model.vocab_size), options.penalty),
-    }
-    return {name: (make(), weight) for name, (make, weight) in candidates.items() if weight != 0.0}
+    out = {}
+    if ctc_weight < 1.0:
+        out["decoder"] = (DecoderScorer(model.decoder), 1.0 - ctc_weight)
+    if ctc_weight > 0.0:
+        out["ctc"] = (CTCScorer(model.ctc, model.blank_id, model.eos), ctc_weight)
+    return out
+
+
+def build_scorers(members, options, lm=None, ngram=None):
+    """{name: (scorer, weight)} for the search; a scorer of weight 0 is left out. `members` are
+    (model, weight) pairs: one model, or an ensemble (several models, or views of one model) whose
+    decoders and CTC heads all score, their log-probabilities averaged with the weights. Each
+    scorer's `member` says whose encoder output it reads."""
+    total = sum(weight for _, weight in members)
+    out = {}
+    for k, (model, weight) in enumerate(members):
+        if weight == 0.0:
+            continue
+        for name, (scorer, inner) in model_scorers(model, options).items():
+            scorer.member = k
+            out[name if len(members) == 1 else f"{name}.{k}"] = (scorer, inner * weight / total)
+    first = members[0][0]
+    extra = {"lm": (lm, options.lm_weight), "ngram": (ngram, options.ngram_weight)}
+    for name, (lm_, weight) in extra.items():
+        if lm_ is not None and weight != 0.0:
+            out[name] = (LMScorer(lm_), weight)
+    if options.penalty != 0.0:
+        out["length_bonus"] = (LengthBonus(first.vocab_size), options.penalty)
+    return out

@@ -25,12 +25,16 @@ class SearchOptions:
     minlenratio: float = 0.0       # min output length as a fraction of encoder frames
     pre_beam_ratio: float = 1.5    # CTC scores only the int(ratio * beam) best tokens of the full scorers
     greedy_ctc: bool = False       # best CTC path instead of the beam search
+    tta: int = 0                   # test-time augmentation: N views of each line (the first unchanged) as an ensemble; 0/1: off
+    tta_seed: int = 0              # the views are drawn from (tta_seed, view, line name)
 
     def __post_init__(self):
         if not 0.0 <= self.ctc_weight <= 1.0:
             raise ConfigError(f"ctc_weight must be in [0, 1], got {self.ctc_weight}")
         if self.beam_size < 1 or self.nbest < 1:
             raise ConfigError(f"beam_size and nbest must be >= 1, got {self.beam_size}, {self.nbest}")
+        if self.tta < 0:
+            raise ConfigError(f"tta must be 0 (off) or the number of views, got {self.tta}")
 
     def to_dict(self):
         return asdict(self)

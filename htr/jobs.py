@@ -17,17 +17,29 @@ Backends (cmd.sh chooses one):
   (one task per GPU: the trainer's --dist_launcher slurm reads its rank from Slurm).
 - ssh: jobs go round-robin to the hosts of --hosts (a file, one host per line, or a comma list);
   each runs `cd <this dir> && . ./path.sh` first, so a shared file system is assumed.
+
+Live status (every backend: the logs are read where they are written, a shared file system for slurm
+and ssh): while the jobs run, the launcher follows their log files and shows the latest progress line
+(htr.utils.progress's, or the trainer's `epoch E step/total: ...`; Progress lines of parallel jobs are
+summed) on stdout: one line rewritten in place on a terminal, cleared at the end; elsewhere a plain line
+at most every $HTR_PROGRESS_INTERVAL seconds (default 30) and one at the end. HTR_PROGRESS_INTERVAL=off
+shows none. The log files are not touched.
 """
 import argparse
+import contextlib
 import datetime
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from htr.utils import progress
 
 JOB_RANGE = re.compile(r"^([A-Za-z_]\w*)=(\d+):(\d+)$")
 
@@ -225,10 +237,136 @@ def run_slurm(args):
 
 BACKENDS = {"local": run_local, "slurm": run_slurm, "ssh": run_ssh}
 
+TRAIN_LINE = re.compile(r"epoch \d+ \d+/\d+: .*")  # the trainer's periodic line, after logging's prefix
+
+
+class LogTail:
+    """The latest progress line of a log file that a job is writing."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.stale = self.signature()  # a previous run's log, until the job rewrites it
+        self.offset, self.rest, self.line = 0, b"", None
+
+    def signature(self):
+        try:
+            st = self.path.stat()
+            return st.st_ino, st.st_size, st.st_mtime_ns
+        except OSError:
+            return None
+
+    def poll(self):
+        sig = self.signature()
+        if sig is None or sig == self.stale:
+            return
+        self.stale = None
+        if sig[1] < self.offset:  # rewritten (a job rerun, a Slurm requeue)
+            self.offset, self.rest, self.line = 0, b"", None
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        self.offset += len(data)
+        *lines, self.rest = re.split(rb"[\r\n]", self.rest + data)
+        for raw in reversed(lines):
+            text = raw.decode("utf-8", "replace")
+            if progress.parse(text):
+                self.line = text.strip()
+                return
+            if m := TRAIN_LINE.search(text):
+                self.line = m.group(0)
+                return
+
+
+def job_status(lines, elapsed):
+    """One status from the jobs' latest progress lines: the first job's, or with several jobs, the sum
+    of the Progress lines like the first one (rates add up)."""
+    lines = [line for line in lines if line]
+    if not lines:
+        return None
+    first = progress.parse(lines[0])
+    if len(lines) == 1 or first is None:
+        return lines[0]
+    same = [p for p in map(progress.parse, lines) if p and p["desc"] == first["desc"]]
+    count, total = sum(p["count"] for p in same), sum(p["total"] for p in same)
+    return progress.line(first["desc"], count, total, elapsed, sum(p["rate"] for p in same), first["unit"])
+
+
+def status_interval():
+    value = os.environ.get("HTR_PROGRESS_INTERVAL", "30")
+    return None if value.lower() in ("off", "none", "") else float(value)
+
+
+class LiveStatus(threading.Thread):
+    """Follows the jobs' logs and shows their status on stdout until stop()."""
+
+    def __init__(self, args, stream=sys.stdout):
+        super().__init__(daemon=True)
+        logs = [substitute(args.log, args.job_var, job) for job in job_ids(args)]
+        self.tails = [LogTail(log) for log in logs]
+        jobs = f", {len(logs)} jobs" if len(logs) > 1 else ""
+        self.label = f"[{Path(args.log).name}{jobs}]"
+        self.stream, self.tty = stream, stream.isatty()
+        self.interval = 0.5 if self.tty else max(status_interval(), 0.1)
+        self.began, self.shown, self.lines, self.width = time.monotonic(), "", None, 0
+        self.stopped = threading.Event()
+
+    def status(self):
+        """(the jobs' latest progress lines, the status line)"""
+        for tail in self.tails:
+            tail.poll()
+        lines = tuple(t.line for t in self.tails)
+        elapsed = time.monotonic() - self.began
+        status = job_status(lines, elapsed)
+        if status is None and self.tty:
+            status = f"running {progress.duration(elapsed)}"
+        return lines, status and f"  {self.label} {status}"
+
+    def run(self):
+        while not self.stopped.wait(self.interval):
+            lines, status = self.status()
+            if status and (status != self.shown if self.tty else lines != self.lines):  # plain lines: news only
+                self.show(status)
+                self.lines = lines
+
+    def show(self, status):
+        if self.tty:  # one line, cut to the terminal's width: a wrapped line cannot be rewritten
+            status = status[:shutil.get_terminal_size().columns - 1]
+            self.stream.write("\r" + status.ljust(self.width))
+            self.width = len(status)
+        else:
+            self.stream.write(status + "\n")
+        self.stream.flush()
+        self.shown = status
+
+    def stop(self):
+        self.stopped.set()
+        self.join()
+        if self.tty:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+        else:  # the final state, unless the last line showed it
+            lines, status = self.status()
+            if status and lines != self.lines:
+                self.show(status)
+
+
+@contextlib.contextmanager
+def live_status(args):
+    if status_interval() is None:
+        yield
+        return
+    live = LiveStatus(args)
+    live.start()
+    try:
+        yield
+    finally:
+        live.stop()
+
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
-    codes = BACKENDS[args.backend](args)
+    with live_status(args):
+        codes = BACKENDS[args.backend](args)
     failed = [job for job, code in codes.items() if code != 0]
     if not failed:
         return 0

@@ -29,6 +29,7 @@ from htr.train.optim import build_optimizer, build_scheduler
 from htr.train.reporter import Accumulator, Reporter
 from htr.train.tasks import OCRTask
 from htr.utils.plot import line_plot
+from htr.utils.progress import duration
 
 def setup_logging(args, info):
     level = getattr(logging, args.log_level.upper()) if info.is_main else logging.WARNING
@@ -249,10 +250,14 @@ class Trainer:
                 continue
             self.optimizer_step(params, acc)
             if it % log_interval == 0:
+                # step/total and ETAs at this epoch's pace (validation not counted): the job launcher
+                # shows this line as the live status of the training stage
                 elapsed = time.monotonic() - start
-                logging.info("epoch %d %d/%d: loss=%.4g lr=%.3g %.1f %s/s", epoch, it, len(batches),
-                             float(stats["loss"]), self.optimizer.param_groups[0]["lr"], seen / elapsed,
-                             self.task.unit)
+                left = len(batches) - it
+                logging.info("epoch %d %d/%d: loss=%.4g lr=%.3g %.1f %s/s, epoch eta %s, training eta %s",
+                             epoch, it, len(batches), float(stats["loss"]), self.optimizer.param_groups[0]["lr"],
+                             seen / elapsed, self.task.unit, duration(elapsed / it * left),
+                             duration(elapsed / it * (left + (args.max_epoch - epoch) * len(batches))))
         elapsed = time.monotonic() - start
         means = self.epoch_means(acc)
         means.update({f"{self.task.unit}_per_s": seen / max(elapsed, 1e-9)}, time_s=elapsed,

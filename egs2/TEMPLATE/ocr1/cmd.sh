@@ -3,6 +3,9 @@
 #   slurm: job arrays through sbatch; --gpu, --mem, --time, --num_threads, --partition map to Slurm
 #   ssh:   jobs round-robin over the hosts listed in conf/hosts (a shared file system is assumed)
 # Every command is used as: ${cmd} [options] [JOB=1:N] <log file> <command...>
+# While a job runs, the launcher shows its latest progress line (training: epoch, step, loss, images/s,
+# ETA; decoding, features, stats: lines done, lines/s, ETA): one line kept up to date on a terminal,
+# else a line at most every HTR_PROGRESS_INTERVAL seconds (default 30; off: none). Logs are unchanged.
 cmd_backend=${cmd_backend:-local}
 
 case "${cmd_backend}" in

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 import htr
 import htr.lm
@@ -119,6 +120,16 @@ def test_packed_model_decodes_images_as_stage_12(straight_run, tmp_path):
                     "--data_path_and_name_and_type", f"{feats},speech,kaldi_ark", cwd=recipe, check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "height 32, width factor 1" in proc.stderr and "height 32, width factor 0.5" in proc.stderr
+
+
+def test_stage_13_writes_the_error_analysis(straight_run):
+    recipe, _ = straight_run
+    report = exp_dir(recipe) / DECODE / "test" / "error_report"
+    text = (report / "error_report.md").read_text()
+    assert "confusion" in text.lower() and "writer" in text.lower()
+    for png in ("confusions.png", "cer_per_writer.png"):
+        with Image.open(report / png) as image:
+            assert image.size[0] > 100 and image.size[1] > 100
 
 
 def test_restart_from_next_stage_gives_same_result(straight_run, tmp_path):

@@ -14,7 +14,8 @@
 # 10  OCR stats: --nj parallel collect_stats jobs merged into exp/<stats dir>/train/feats_stats.npz
 # 11  OCR training (ocr_train; --ngpu GPUs on each of --num_nodes nodes)
 # 12  decoding: --inference_nj parallel jobs per test set, merged
-# 13  scoring: WER/CER per test set (sclite's rules) gathered into <exp>/RESULTS.md
+# 13  scoring: WER/CER per test set (sclite's rules) gathered into <exp>/RESULTS.md, and an error
+#     analysis per test set (htr.bin.error_report: confusions, positions, writers; --error_report)
 # 14  packing: <exp>/model.zip (meta.yaml, config with the front end, averaged model, stats, token
 #     list, RESULTS.md, and the decode settings and LMs stage 12 used: the pack decodes so by default)
 #
@@ -83,6 +84,7 @@ inference_config=     # decoding config (YAML: beam_size, ctc_weight, ...)
 inference_args=       # extra ocr_inference options
 inference_tag=        # decode dir name (default: from the config)
 inference_model=valid.acc.ave.pth  # model file in the experiment dir to decode with
+error_report=true     # stage 13 also writes <decode dir>/<set>/error_report/ (per-character errors, confusions, per writer)
 download_model=       # decode with this packed model (zip, dir or URL) instead of training one
 
 help_message=$(sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0")
@@ -362,6 +364,11 @@ if run_stage 13; then
         ${train_cmd} "${_dir}/logs/score.log" ${python} -m htr.bin.score --ref "${feats_dir}/${dset}/text" \
             --hyp "${_dir}/text" --out_dir "${_dir}" --units ${_units} --dataset "${inference_tag}/${dset}" \
             $([ "${token_type}" = bpe ] && echo "--bpemodel ${bpemodel}")
+        if "${error_report}"; then  # which characters the model confuses, where in the line, per writer
+            ${train_cmd} "${_dir}/logs/error_report.log" ${python} -m htr.bin.error_report \
+                --ref "${feats_dir}/${dset}/text" --hyp "${_dir}/text" --out_dir "${_dir}/error_report"
+            log "Error analysis of ${dset}: ${_dir}/error_report/error_report.md"
+        fi
     done
     ${python} -m htr.bin.show_results "${ocr_exp}" --output "${ocr_exp}/RESULTS.md"
     log "Results in ${ocr_exp}/RESULTS.md:"

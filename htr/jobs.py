@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from htr.utils import progress
+from htr.errors import UserError
 
 JOB_RANGE = re.compile(r"^([A-Za-z_]\w*)=(\d+):(\d+)$")
 
@@ -293,7 +294,12 @@ def job_status(lines, elapsed):
 
 def status_interval():
     value = os.environ.get("HTR_PROGRESS_INTERVAL", "30")
-    return None if value.lower() in ("off", "none", "") else float(value)
+    if value.lower() in ("off", "none", ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise UserError(f"HTR_PROGRESS_INTERVAL={value!r}: expected seconds or 'off'") from None
 
 
 class LiveStatus(threading.Thread):

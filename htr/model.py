@@ -5,6 +5,7 @@ loss = ctc_weight · CTC + (1 - ctc_weight) · label-smoothed attention loss.
 import torch
 from torch import nn
 
+from htr.errors import ConfigError
 from htr.nets.ctc import collapse
 from htr.nets.label_smoothing import LabelSmoothingLoss
 from htr.nets.layers import check_supported
@@ -44,7 +45,7 @@ class OCRModel(nn.Module):
         super().__init__()
         check_supported("model_conf", espnet, **self.ESPNET_ONLY)
         if not 0.0 <= ctc_weight <= 1.0:
-            raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
+            raise ConfigError(f"model_conf.ctc_weight must be in [0, 1], got {ctc_weight}")
         self.vocab_size = vocab_size
         self.token_list = list(token_list)
         self.sos = self.eos = vocab_size - 1

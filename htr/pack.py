@@ -20,6 +20,7 @@ import yaml
 import htr
 from htr.data.frontend import ImageFrontend
 from htr.decode.search_options import SearchOptions
+from htr.errors import UserError
 
 
 def archive_name(path):
@@ -64,7 +65,7 @@ def pack(train_config, model_file, outpath, options=(), lm_train_config=None, lm
              "lm_file": lm_file, "ngram_file": ngram_file}
     named = {k: v for k, v in named.items() if v}
     if ("lm_train_config" in named) != ("lm_file" in named):
-        raise ValueError("a neural LM needs both lm_train_config and lm_file")
+        raise UserError("a neural LM needs both lm_train_config and lm_file")
     paths = [*named.values(), *([decode_config] if decode_config else []), *options]
     missing = [f for f in paths if not Path(f).is_file()]
     if missing:

@@ -38,6 +38,8 @@ def choose(table, name, what, source=None):
 
 def build(what, maker, config, source, *args, filled=(), **extra):
     """maker(*args, **config[what], **extra) once every key of config[what] is one maker takes."""
+    if not isinstance(config.get(what) or {}, dict):
+        raise ConfigError(f"{source or 'config'}: {what} must be a mapping, got {config[what]!r}")
     conf = dict(config.get(what) or {})
     check_keys(conf, conf_keys(maker, filled), what, source)
     try:

@@ -11,13 +11,14 @@ from conftest import REPO, copy_recipe, run_recipe_script
 from test_recipe import SMALL
 from htr.utils import progress
 
-# A job printing 12 Progress lines over ~2.4 s, as the tools do into their logs.
+# A job printing 12 Progress lines over ~4.8 s, as the tools do into their logs (long enough for
+# several 0.5 s status updates on a loaded machine).
 SCRIPT = """
 import sys, time
 from htr.utils.progress import Progress
 with Progress(12, desc="decoding", unit="lines", interval=0) as p:
     for _ in range(12):
-        time.sleep(0.2)
+        time.sleep(0.4)
         p.update()
 print("job", sys.argv[1], "done")
 """

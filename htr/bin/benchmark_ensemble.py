@@ -15,7 +15,7 @@ import time
 
 from htr.data.datadir import read_kv, read_text
 from htr.decode import search_options
-from htr.decode.recognizer import Recognizer
+from htr.decode.recognizer import Recognizer, frames_of
 from htr.errors import UserError, run_tool
 from htr.score.sclite import score
 from htr.text.tokenizer import build_tokenizer
@@ -37,7 +37,7 @@ def decode_all(rec, images, batch_size, what):
     """{utt: text} over every image, and the decoding's lines/s."""
     names = list(images)
     inputs = [rec.image_features(images[u]) for u in names]
-    order = sorted(range(len(names)), key=lambda i: -length(inputs[i]))  # less padding, as ocr_inference does
+    order = sorted(range(len(names)), key=lambda i: -frames_of(inputs[i]))  # less padding, as ocr_inference does
     rec(inputs[:2], names=names[:2])  # warm-up: first calls pay for allocations
     hyps, start = {}, time.perf_counter()
     with Progress(len(names), desc=what, unit="lines") as progress:
@@ -47,10 +47,6 @@ def decode_all(rec, images, batch_size, what):
                 hyps[names[i]] = nbest[0]["text"] if nbest else ""
             progress.update(len(idx))
     return hyps, len(names) / (time.perf_counter() - start)
-
-
-def length(x):
-    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
 
 
 def rows_to_run(models, ttas):
@@ -83,7 +79,7 @@ def main(argv=None):
     table = ["| decoding | models | CER | WER | lines/s |", "|---|---|---|---|---|"]
     search = None
     for name, models, tta in rows_to_run(args.model_file, args.tta_views):
-        rec = Recognizer.from_pretrained(models[0], ensemble=models[1:], **{**settings, "tta": tta or None})
+        rec = Recognizer.from_pretrained(models[0], ensemble=models[1:], **{**settings, "tta": tta})
         search = search or rec.describe()["search"]
         hyps, speed = decode_all(rec, images, args.batch_size, name)
         cer, wer = error_rates(refs, hyps)

@@ -28,9 +28,9 @@ from htr.data.datadir import read_kv, sort_key
 from htr.data.frontend import check_feats_scp
 from htr.data.image_features import BadImageError
 from htr.decode import search_options
-from htr.decode.recognizer import Recognizer
+from htr.decode.recognizer import Recognizer, frames_of
 from htr.errors import UserError, run_tool
-from htr.utils.options import config_defaults
+from htr.utils.options import Append, config_defaults
 from htr.utils.progress import Progress
 
 CHUNK_BATCHES = 8  # inputs are sorted by length within chunks of this many batches (less padding)
@@ -39,7 +39,7 @@ CHUNK_BATCHES = 8  # inputs are sorted by length within chunks of this many batc
 def get_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=None, help="YAML file of defaults for these options (e.g. conf/decode.yaml)")
-    p.add_argument("--model_file", "--asr_model_file", required=True, action="append",
+    p.add_argument("--model_file", "--asr_model_file", required=True, action=Append, default=[],
                    help="model zip, pack dir, htr/ESPnet experiment dir, or a .pth with --train_config; "
                         "repeat it to decode with an ensemble of models sharing a token list")
     p.add_argument("--ensemble_weights", type=float, nargs="+", default=None,
@@ -152,7 +152,7 @@ def main(argv=None):
                 except (BadImageError, KeyError, OSError, ValueError) as e:
                     logging.warning("%s: cannot read its input (%s): empty hypothesis", key, e)
                     results[key] = []
-            ordered = sorted(feats, key=lambda k: len(feats[k]), reverse=True)
+            ordered = sorted(feats, key=lambda k: frames_of(feats[k]), reverse=True)
             for b in range(0, len(ordered), max(1, args.batch_size)):
                 batch = ordered[b:b + args.batch_size]
                 for key, nbest in zip(batch, recognizer([feats[k] for k in batch], names=batch)):

@@ -39,6 +39,8 @@ class ImageFrontend:
 
     @classmethod
     def from_conf(cls, conf, source=None):
+        if conf is not None and not isinstance(conf, dict):
+            raise ConfigError(f"{source or 'config'}: frontend_conf must be a mapping, got {conf!r}")
         check_keys(conf, [f.name for f in fields(cls)], "frontend_conf", source)
         try:
             return cls(**(conf or {}))
@@ -70,9 +72,6 @@ class ImageFrontend:
         """An image file -> (frames, height) float32 features; BadImageError names the file."""
         return load_image_and_features(path, self.height, self.width_factor)[1]
 
-    def load_with_image(self, path):
-        return load_image_and_features(path, self.height, self.width_factor)
-
     def describe(self):
         return f"height {self.height}, width factor {self.width_factor:g}"
 
@@ -90,6 +89,8 @@ class ImageFrontend:
         if not path.exists():
             return None
         record = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(record, dict) or record.get("frontend") != NAME:
+            raise ConfigError(f"{path}: expected 'frontend: {NAME}' and its frontend_conf")
         check_keys(record, ("frontend", "frontend_conf"), "frontend record", path)
         return cls.of_model({"input_size": None, **record}, path)
 

@@ -92,11 +92,13 @@ class BeamSearch:
     def __call__(self, enc, enc_lens):
         """enc (B, T, d) encoder output, enc_lens (B,) -> per utterance its n-best Hypothesis list.
         For an ensemble, enc and enc_lens are lists (one per member, the same B utterances); output
-        lengths are bounded by the first member's."""
+        lengths are bounded by each utterance's shortest member."""
         encs, lens = (enc, enc_lens) if isinstance(enc, (list, tuple)) else ([enc], [enc_lens])
         if len(encs) != len(self.members):
             raise ValueError(f"{len(encs)} encoder outputs for an ensemble of {len(self.members)}")
-        enc, enc_lens = encs[0], lens[0]
+        enc = encs[0]
+        # each utterance's output length is bounded by its shortest member (a single model: itself)
+        enc_lens = torch.stack([n.to(enc.device) for n in lens]).min(0).values if len(lens) > 1 else lens[0]
         n_utt, device = enc.size(0), enc.device
         maxlens, minlens = self.max_lengths(enc_lens)
         maxlen_t = torch.tensor(maxlens, device=device)

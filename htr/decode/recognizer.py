@@ -4,6 +4,7 @@
     rec = Recognizer.from_pretrained("model.zip", beam_size=4, ngram_weight=0)   # any setting overridden
     nbest_lists = rec([rec.image_features("line.png")])   # batched; each: [{"text", "tokens", "token_int", "score", "scores"}]
 """
+import hashlib
 import logging
 
 import numpy as np
@@ -27,6 +28,17 @@ from htr.text.tokenizer import build_tokenizer
 TTA_AUGMENTATION = {"prob": 1.0, "affine": {"p": 1.0, "rotation": 1.0, "shear": 0.2, "scale": [0.95, 1.1]},
                     "grid": {"p": 0.0}, "morphology": {"p": 0.0}, "color": {"p": 0.0}, "noise": {"p": 0.0},
                     "blur": {"p": 0.0}}
+
+
+def frames_of(x):
+    """Frames of an input: a matrix, or an ensemble's {front end: matrix} (the first model's)."""
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def content_name(x):
+    """A name for an unnamed input, from its features: the same line always gets the same views."""
+    x = next(iter(x.values())) if isinstance(x, dict) else x
+    return "line-" + hashlib.sha1(np.ascontiguousarray(x, dtype=np.float32).tobytes()).hexdigest()[:12]
 
 
 class Member:
@@ -56,7 +68,6 @@ class Recognizer:
         self.search = BeamSearch(model, self.options, lm=lm, ngram=ngram,
                                  ensemble=[(m.model, w) for m, w in zip(self.members, weights)])
         self.augmenter = Augmenter(TTA_AUGMENTATION, self.options.tta_seed)
-        self.min_frames = model.encoder.min_length()
         self.sources = {}  # where the model, decode config and LMs came from (from_pretrained)
 
     def build_members(self, models, weights):
@@ -85,6 +96,8 @@ class Recognizer:
             packed = packed_files(path)
         options = SearchOptions.read(packed["decode_config"]) if "decode_config" in packed else SearchOptions()
         options = options.updated(settings)
+        if lm_train_config and not lm_file:
+            raise UserError(f"--lm_train_config {lm_train_config} needs --lm_file (the LM's weights)")
         lm_train_config, lm_file = (lm_train_config, lm_file) if lm_file else \
             (packed.get("lm_train_config"), packed.get("lm_file"))
         ngram_file = ngram_file or packed.get("ngram_file")
@@ -151,7 +164,7 @@ class Recognizer:
         """Feature matrices (T, F) (or image_features' dicts) -> per input its n-best result list
         ([] when too short to decode). With `positions`, the best result also gets "positions": per
         token (first feature frame, last feature frame, confidence) from the CTC forced alignment."""
-        names = names or [str(i) for i in range(len(feats_list))]
+        names = names or [content_name(x) for x in feats_list]  # TTA views must not depend on batch position
         results = [[] for _ in feats_list]
         per_member = [self.member_inputs(m, feats_list, names) for m in self.members]
         usable = []

@@ -29,6 +29,12 @@ class SearchOptions:
     tta_seed: int = 0              # the views are drawn from (tta_seed, view, line name)
 
     def __post_init__(self):
+        for f in fields(self):  # a YAML "10" or a None must not reach the search
+            value = getattr(self, f.name)
+            if not isinstance(value, f.type) and not (f.type is float and isinstance(value, int)) \
+                    or (f.type is int and isinstance(value, bool)):
+                raise ConfigError(f"search option {f.name} must be a{'n' if f.type is int else ''} {f.type.__name__}, "
+                                  f"got {value!r}")
         if not 0.0 <= self.ctc_weight <= 1.0:
             raise ConfigError(f"ctc_weight must be in [0, 1], got {self.ctc_weight}")
         if self.beam_size < 1 or self.nbest < 1:
@@ -48,9 +54,17 @@ class SearchOptions:
     @classmethod
     def read(cls, path):
         """A decode config (YAML of search settings, e.g. a pack's decode.yaml)."""
-        values = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            values = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of search settings")
         check_keys(values, names(), "decode config", path)
-        return cls().updated(values)
+        try:
+            return cls().updated(values)
+        except (ConfigError, TypeError) as e:
+            raise ConfigError(f"{path}: {e}") from None
 
     def write(self, path):
         tmp = Path(path).with_name(Path(path).name + ".tmp")
@@ -70,8 +84,3 @@ def add_arguments(parser):
         kind = str2bool if f.type is bool else f.type
         group.add_argument(f"--{f.name}", type=kind, default=None, help=f"default {f.default}")
     return group
-
-
-def from_args(args, base=None):
-    """The settings named on the command line (or a --config file) over `base`."""
-    return (base or SearchOptions()).updated({n: getattr(args, n, None) for n in names()})

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from htr.data.augment import Augmenter
-from htr.data.frontend import FRONTEND_FILE, NAME as FRONTEND_NAME, ImageFrontend, check_same
+from htr.data.frontend import (ESPNET_WIDTH_FACTOR, FRONTEND_FILE, NAME as FRONTEND_NAME, ImageFrontend,
+                               check_same)
 from htr.data.span_synthesis import SpanSynthesizer
 from htr.data.word_segments import read_word_segments, word_segments_path
 from htr.data.datadir import iter_kv
@@ -64,8 +65,8 @@ def recorded_frontend(args, input_size):
                           f"(choose {FRONTEND_NAME!r} or none)")
     if frontend is None:
         logging.warning("%s: no %s beside it: the model will assume ESPnet's IAM front end (height %d, width "
-                        "factor 0.5); say --frontend image --frontend_conf height=...,width_factor=... if not",
-                        scps["train"], FRONTEND_FILE, input_size)
+                        "factor %g); say --frontend image --frontend_conf height=...,width_factor=... if not",
+                        scps["train"], FRONTEND_FILE, input_size, ESPNET_WIDTH_FACTOR)
     elif frontend.height != input_size:
         raise ConfigError(f"input_size {input_size} differs from the front end's height {frontend.height} "
                           f"({scps['train']})")

@@ -5,9 +5,10 @@
 
 Decodes the data dir's images (img.scp, by each model's own front end) with: each model alone,
 the ensembles of the first 2 and the first 3 models (equal weights), and the first model with each
---tta_views N; every row uses the first model's packed decode config and LMs (or the search options given
-here), and is scored against <data>/text with htr's sclite-exact scorer. Prints a Markdown table;
-lines/s is wall time of the decoding alone (images read beforehand), on this machine's threads.
+--tta_views N. Every row decodes with the first model's packed decode config and LMs (search
+options given here override), so the other models may be experiment dirs; each row is scored
+against <data>/text with htr's sclite-exact scorer. Prints a Markdown table; lines/s is the wall
+time of the decoding alone (images read beforehand, one warm-up batch), on this machine's threads.
 """
 import argparse
 import logging
@@ -17,6 +18,7 @@ from htr.data.datadir import read_kv, read_text
 from htr.decode import search_options
 from htr.decode.recognizer import Recognizer, frames_of
 from htr.errors import UserError, run_tool
+from htr.model_loading import packed_files
 from htr.score.sclite import score
 from htr.text.tokenizer import build_tokenizer
 from htr.utils.progress import Progress
@@ -38,7 +40,7 @@ def decode_all(rec, images, batch_size, what):
     names = list(images)
     inputs = [rec.image_features(images[u]) for u in names]
     order = sorted(range(len(names)), key=lambda i: -frames_of(inputs[i]))  # less padding, as ocr_inference does
-    rec(inputs[:2], names=names[:2])  # warm-up: first calls pay for allocations
+    rec([inputs[i] for i in order[:batch_size]], names=[names[i] for i in order[:batch_size]])  # warm-up batch
     hyps, start = {}, time.perf_counter()
     with Progress(len(names), desc=what, unit="lines") as progress:
         for b in range(0, len(order), batch_size):
@@ -47,6 +49,10 @@ def decode_all(rec, images, batch_size, what):
                 hyps[names[i]] = nbest[0]["text"] if nbest else ""
             progress.update(len(idx))
     return hyps, len(names) / (time.perf_counter() - start)
+
+
+def packed_lm_config(path):
+    return packed_files(path).get("lm_train_config")
 
 
 def rows_to_run(models, ttas):
@@ -75,17 +81,20 @@ def main(argv=None):
     if missing:
         raise UserError(f"{args.data}/text: no reference for {missing[0]} (and {len(missing) - 1} more)")
     refs = {u: refs[u] for u in images}
-    settings = {n: getattr(args, n) for n in search_options.names()}
+    first = Recognizer.from_pretrained(args.model_file[0], **{n: getattr(args, n) for n in search_options.names()})
+    search, lms = first.options.to_dict(), first.describe()  # every row decodes as model 1's pack says
+    del first
     table = ["| decoding | models | CER | WER | lines/s |", "|---|---|---|---|---|"]
-    search = None
     for name, models, tta in rows_to_run(args.model_file, args.tta_views):
-        rec = Recognizer.from_pretrained(models[0], ensemble=models[1:], **{**settings, "tta": tta})
-        search = search or rec.describe()["search"]
+        rec = Recognizer.from_pretrained(models[0], ensemble=models[1:], ngram_file=lms["ngram"], lm_file=lms["lm"],
+                                         lm_train_config=packed_lm_config(args.model_file[0]) if lms["lm"] else None,
+                                         **{**search, "tta": tta})
         hyps, speed = decode_all(rec, images, args.batch_size, name)
         cer, wer = error_rates(refs, hyps)
         table.append(f"| {name} | {len(models)} | {cer:.1f} | {wer:.1f} | {speed:.1f} |")
         print(table[-1], flush=True)
-    print(f"\n{len(images)} lines of {args.data}; search (TTA rows: tta set): {search}\n")
+    print(f"\n{len(images)} lines of {args.data}; search (TTA rows: tta set): {search}; LMs: "
+          f"{lms['lm'] or '-'}, {lms['ngram'] or '-'}\n")
     print("\n".join(table))
 
 

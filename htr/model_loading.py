@@ -49,8 +49,22 @@ def safe_extract(zip_path, target):
     return target
 
 
+# (zip, size, mtime, cache) -> its unpacked dir: loading a pack and reading its packed decode
+# config and LMs (or an ensemble of the same pack) hash the zip once, not once per look.
+_UNPACKED = {}
+
+
 def unpack_zip(zip_path, cache_dir=None):
     """Unpack into <cache>/<name>-<hash of contents>; reuse a finished unpacking."""
+    stat = Path(zip_path).stat()
+    key = (str(Path(zip_path).resolve()), stat.st_size, stat.st_mtime_ns, str(cache_dir or default_cache_dir()))
+    if key in _UNPACKED and (_UNPACKED[key] / ".unpacked").exists():
+        return _UNPACKED[key]
+    _UNPACKED[key] = target = _unpack_zip(zip_path, cache_dir)
+    return target
+
+
+def _unpack_zip(zip_path, cache_dir=None):
     digest = hashlib.sha256(Path(zip_path).read_bytes()).hexdigest()[:16]
     target = Path(cache_dir or default_cache_dir()) / f"{Path(zip_path).stem}-{digest}"
     done = target / ".unpacked"

@@ -23,7 +23,7 @@ from PIL import Image
 
 from htr.data.image_features import BadImageError
 from htr.decode import search_options
-from htr.decode.recognizer import Recognizer
+from htr.decode.recognizer import Recognizer, primary
 from htr.errors import run_tool
 from htr.text.tokenizer import SPECIAL_TOKENS
 
@@ -93,8 +93,7 @@ def clean(result):
 
 
 def describe(path, feats, nbest, decoding):
-    if isinstance(feats, dict):  # an ensemble of front ends: positions are the first model's
-        feats = next(iter(feats.values()))
+    feats = primary(feats)  # an ensemble of front ends: positions are the first model's
     with Image.open(path) as image:
         width = image.size[0]
     scale = width / len(feats)  # feature frames are columns of the resized image

@@ -30,14 +30,18 @@ TTA_AUGMENTATION = {"prob": 1.0, "affine": {"p": 1.0, "rotation": 1.0, "shear": 
                     "blur": {"p": 0.0}}
 
 
+def primary(x):
+    """The first model's features of an input: a matrix, or an ensemble's {front end: matrix}."""
+    return next(iter(x.values())) if isinstance(x, dict) else x
+
+
 def frames_of(x):
-    """Frames of an input: a matrix, or an ensemble's {front end: matrix} (the first model's)."""
-    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+    return len(primary(x))
 
 
 def content_name(x):
     """A name for an unnamed input, from its features: the same line always gets the same views."""
-    x = next(iter(x.values())) if isinstance(x, dict) else x
+    x = primary(x)
     return "line-" + hashlib.sha1(np.ascontiguousarray(x, dtype=np.float32).tobytes()).hexdigest()[:12]
 
 
@@ -60,9 +64,9 @@ class Recognizer:
         self.config = config
         self.device = torch.device(device)
         self.options = (options or SearchOptions()).updated(settings)
-        self.frontend = ImageFrontend.of_model(config)
         self.tokenizer = build_tokenizer(config.get("token_type", "char"), model.token_list, config.get("bpemodel"))
         self.members, weights = self.build_members([(model, config), *ensemble], ensemble_weights)
+        self.frontend = self.members[0].frontend
         if self.options.greedy_ctc and len(self.members) > 1:
             raise UserError("greedy_ctc decodes one model: not with --tta or an ensemble")
         self.search = BeamSearch(model, self.options, lm=lm, ngram=ngram,

@@ -12,8 +12,7 @@ import numpy as np
 import torch
 
 from htr.data.augment import Augmenter
-from htr.data.frontend import (ESPNET_WIDTH_FACTOR, FRONTEND_FILE, NAME as FRONTEND_NAME, ImageFrontend,
-                               check_same)
+from htr.data.frontend import ESPNET_WIDTH_FACTOR, FRONTEND_FILE, ImageFrontend, check_same
 from htr.data.span_synthesis import SpanSynthesizer
 from htr.data.word_segments import read_word_segments, word_segments_path
 from htr.data.datadir import iter_kv
@@ -56,13 +55,11 @@ def recorded_frontend(args, input_size):
     frontend = records.get("train")
     if "valid" in records:
         check_same(frontend, records["valid"], scps["train"], scps["valid"])
-    if args.frontend == FRONTEND_NAME:
-        given = ImageFrontend.from_conf(args.frontend_conf, args.config or "--frontend_conf")
-        check_same(given, frontend, args.config or "--frontend_conf", scps["train"])
+    if args.frontend not in (None, "none"):  # given: ImageFrontend refuses other names and bad keys
+        source = args.config or "--frontend_conf"
+        given = ImageFrontend.of_model({"frontend": args.frontend, "frontend_conf": args.frontend_conf}, source)
+        check_same(given, frontend, source, scps["train"])
         frontend = given
-    elif args.frontend not in (None, "none"):
-        raise ConfigError(f"{args.config or 'command line'}: frontend {args.frontend!r} is not supported "
-                          f"(choose {FRONTEND_NAME!r} or none)")
     if frontend is None:
         logging.warning("%s: no %s beside it: the model will assume ESPnet's IAM front end (height %d, width "
                         "factor %g); say --frontend image --frontend_conf height=...,width_factor=... if not",

@@ -21,12 +21,13 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(include=["htr", "htr.*"]),
-    package_data={"htr": ["VERSION"]},
+    package_data={"htr": ["VERSION", "serve/static/*"]},
     python_requires=">=3.9",
     install_requires=requirements,
     # pyarrow reads Hugging Face parquet datasets (no lighter reader exists); huggingface_hub
-    # fetches hub models (a local mirror works without it).
-    extras_require={"test": ["pytest>=7", "pyarrow"], "parquet": ["pyarrow"], "hub": ["huggingface_hub"],
+    # fetches hub models (a local mirror works without it). selenium drives headless Chromium in the
+# browser test of `htr serve`'s page.
+    extras_require={"test": ["pytest>=7", "pyarrow", "selenium>=4.11"], "parquet": ["pyarrow"], "hub": ["huggingface_hub"],
                     "kenlm": ["kenlm"]},
     entry_points={"console_scripts": console_scripts},
 )

@@ -8,10 +8,11 @@ A model pack decodes as its recipe did: its front end turns the images into feat
 decode config (beam, weights, penalty) and LMs are used; every search option overrides, and
 --lm_weight 0 / --ngram_weight 0 switch a packed LM off.
 
-Prints one line of text per image, or with --json per image: the n-best texts with total and
-per-scorer scores, for the best one each character's position in the image (x from, x to, in
-pixels of the original image) and confidence (mean CTC posterior over its frames), and under
-"decoding" the settings, LMs and front end used. An image that cannot be read gets a warning and an
+Prints one line of text per image, or with --json per image: its size, the n-best texts with total
+and per-scorer scores, for the best one each character's and word's position in the image (x from,
+x to, in pixels of the original image) and confidence (mean CTC posterior over its frames), and
+under "decoding" the settings, LMs and front end used (htr/decode/result_json.py; `htr serve`
+answers the same). An image that cannot be read gets a warning and an
 empty line (JSON: "error"); the others are still decoded, and the exit status is 1.
 """
 import argparse
@@ -23,9 +24,9 @@ from PIL import Image
 
 from htr.data.image_features import BadImageError
 from htr.decode import search_options
-from htr.decode.recognizer import Recognizer, primary
+from htr.decode.recognizer import Recognizer
+from htr.decode.result_json import clean, result_json
 from htr.errors import run_tool
-from htr.text.tokenizer import SPECIAL_TOKENS
 
 
 def get_parser():
@@ -87,24 +88,10 @@ def read_images(rec, paths):
     return feats, errors
 
 
-def clean(result):
-    """The text without ESPnet's special tokens (a forced <sos/eos> at the maximum length)."""
-    return "".join(t for t in result["tokens"] if t not in SPECIAL_TOKENS).replace("<space>", " ")
-
-
 def describe(path, feats, nbest, decoding):
-    feats = primary(feats)  # an ensemble of front ends: positions are the first model's
     with Image.open(path) as image:
-        width = image.size[0]
-    scale = width / len(feats)  # feature frames are columns of the resized image
-    out = {"image": path, "nbest": [{"text": clean(r), "score": r["score"], "scores": r["scores"]} for r in nbest]}
-    if nbest:
-        best = nbest[0]
-        tokens = [t for t in best["tokens"] if t not in SPECIAL_TOKENS]
-        out["characters"] = [{"char": " " if tok == "<space>" else tok, "x": [round(a * scale), round((b + 1) * scale)],
-                              "confidence": round(conf, 4)} for tok, (a, b, conf) in zip(tokens, best["positions"])]
-    out["decoding"] = decoding
-    return out
+        size = image.size  # the header alone: the pixels were read once, by the front end
+    return result_json(path, size, feats, nbest, decoding)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from htr.data.image_features import load_image_and_features
+from htr.data.image_features import image_to_features, load_image_and_features
 from htr.errors import ConfigError, UserError, check_keys
 
 NAME = "image"                 # the `frontend:` value of a model with an image front end
@@ -71,6 +71,10 @@ class ImageFrontend:
     def load(self, path):
         """An image file -> (frames, height) float32 features; BadImageError names the file."""
         return load_image_and_features(path, self.height, self.width_factor)[1]
+
+    def features(self, image):
+        """A PIL image (grayscale) -> the same features `load` makes of its file."""
+        return image_to_features(image, self.height, self.width_factor)
 
     def describe(self):
         return f"height {self.height}, width factor {self.width_factor:g}"

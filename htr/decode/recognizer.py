@@ -9,6 +9,7 @@ import logging
 
 import numpy as np
 import torch
+from PIL import Image
 
 import htr
 from htr.data.augment import Augmenter
@@ -130,13 +131,16 @@ class Recognizer:
     def frontends(self):
         return list(dict.fromkeys(m.frontend for m in self.members))
 
-    def image_features(self, path):
-        """An image file -> the model's input, by the model's own front end; for an ensemble whose
-        models have other front ends, {front end: features} for each of them."""
+    def image_features(self, source):
+        """An image file (or a grayscale PIL image) -> the model's input, by the model's own front
+        end; for an ensemble whose models have other front ends, {front end: features} for each."""
+        def of(frontend):
+            return frontend.features(source) if isinstance(source, Image.Image) else frontend.load(source)
+
         frontends = self.frontends()
         if len(frontends) == 1:
-            return frontends[0].load(path)
-        return {frontend: frontend.load(path) for frontend in frontends}
+            return of(frontends[0])
+        return {frontend: of(frontend) for frontend in frontends}
 
     def member_inputs(self, member, inputs, names):
         """The features `member` reads for each input: its front end's, in its view."""

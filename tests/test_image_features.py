@@ -34,6 +34,21 @@ def test_features_match_independent_computation(tmp_path, height, factor):
     np.testing.assert_array_equal(feats, ref)
 
 
+def test_16_bit_float_and_transparent_images_read_as_their_8_bit_scan(tmp_path):
+    """convert("L") clips 16-bit and float pixels and turns transparent paper black: read as a scan."""
+    render_line(tmp_path / "a.png", "ink on paper")
+    gray = np.asarray(Image.open(tmp_path / "a.png").convert("L"))
+    want = load_features(tmp_path / "a.png", 32)
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "a16.png")  # 16-bit grayscale PNG
+    Image.fromarray(gray.astype(np.float32) / 255).save(tmp_path / "af.tiff")  # 0-1 float TIFF
+    ink = np.zeros((*gray.shape, 4), np.uint8)
+    ink[..., 3] = 255 - gray  # black ink whose alpha is its darkness, on transparent paper
+    Image.fromarray(ink, "RGBA").save(tmp_path / "alpha.png")
+    assert Image.open(tmp_path / "a16.png").mode.startswith("I")
+    for name in ("a16.png", "af.tiff", "alpha.png"):
+        np.testing.assert_allclose(load_features(tmp_path / name, 32), want, atol=2, err_msg=name)
+
+
 def test_bad_images_are_named(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     Image.new("L", (1, 400), 255).save(tmp_path / "thin.png")

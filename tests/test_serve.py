@@ -35,7 +35,8 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "htr.bin.serve", "--model", str(MODEL), "--port", "0",
                                       *SEARCH, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True, env=dict(os.environ, TMPDIR=str(cwd)))
-        threading.Thread(target=self.collect, daemon=True).start()
+        self.collector = threading.Thread(target=self.collect, daemon=True)
+        self.collector.start()
         deadline = time.monotonic() + 120
         while not (url := self.url()) and time.monotonic() < deadline and self.proc.poll() is None:
             time.sleep(0.1)
@@ -66,11 +67,13 @@ class Server:
             return r.read()
 
     def batch_sizes(self):
-        return [int(n) for n in re.findall(r"batch of (\d+) decoded", "".join(self.log))]
+        return [int(n) for n in re.findall(r"INFO batch of (\d+) decoded", "".join(self.log))]
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
+        status = self.proc.wait(timeout=60)
+        self.collector.join(timeout=10)  # the log's last lines
+        return status
 
 
 def multipart(field, filename, data):
@@ -98,7 +101,7 @@ def expected(lines):
 def server(tmp_path_factory):
     # a batch waits up to 400 ms to fill, so concurrent requests share one; small limits to test them
     srv = Server(tmp_path_factory.mktemp("serve_cwd"), "--max_batch", "4", "--max_wait_ms", "400",
-                 "--max_upload_mb", "0.25", "--max_image_pixels", "2000000")
+                 "--max_upload_mb", "0.25", "--max_image_pixels", "2000000", "--io_timeout", "2")
     yield srv
     assert srv.stop() == 0, "".join(srv.log)
     assert "Traceback" not in "".join(srv.log), "".join(srv.log)
@@ -137,10 +140,11 @@ def test_concurrent_requests_are_decoded_in_batches(server, lines, expected):
     for path, (status, got) in zip(lines + lines[:2], answers):
         assert status == 200
         same_result(got, expected[path.name])  # batched equals decoded alone
-    sizes = server.batch_sizes()[before:]
+    sizes = server.batch_sizes()[before:]  # logged before their requests were answered
     assert sum(sizes) == 8 and max(sizes) > 1 and max(sizes) <= 4, sizes
     stats = json.loads(server.get("/stats"))
     assert stats["requests"] == sum(server.batch_sizes())
+    assert stats["batch_sizes"] == {str(k): server.batch_sizes().count(k) for k in sorted(set(server.batch_sizes()))}
 
 
 def test_bad_uploads_get_4xx_with_a_message(server, lines, tmp_path):
@@ -151,28 +155,59 @@ def test_bad_uploads_get_4xx_with_a_message(server, lines, tmp_path):
     refused(*server.post(b""), 400, "empty upload")
     truncated = lines[0].read_bytes()[:200]
     refused(*server.post(*multipart("image", "cut.png", truncated)), 400, "cut.png")
-    refused(*server.post(b"x" * 300_000), 413, "exceeds the server's limit of 262144 bytes")
+    refused(*server.post(b"x" * 5_000_000), 413, "exceeds the server's limit of 262144 bytes")  # read, dropped, answered
     huge = io.BytesIO()
     Image.new("1", (4000, 1000), 1).save(huge, "PNG")  # 4 Mpixel in a few kB
     refused(*server.post(*multipart("image", "huge.png", huge.getvalue())), 413, "huge.png: image 4000x1000 exceeds")
+    wide = io.BytesIO()
+    Image.new("L", (30000, 1), 255).save(wide, "PNG")  # within the pixel limits, but 480,000 frames
+    refused(*server.post(*multipart("image", "C:\\fakepath\\wide.png", wide.getvalue())), 413,
+            "wide.png: a 30000x1 image makes")
     sliver = io.BytesIO()
     Image.new("L", (1, 200), 255).save(sliver, "PNG")
     refused(*server.post(*multipart("image", "sliver.png", sliver.getvalue())), 400, "sliver.png")
     refused(*server.post(b"--x\r\nno headers", "multipart/form-data; boundary=x"), 400, "malformed multipart")
     refused(*server.post(b"{}", path="/elsewhere"), 404, "POST /recognize")
 
-    conn = http.client.HTTPConnection(server.base.removeprefix("http://"), timeout=30)
-    conn.putrequest("POST", "/recognize")  # no Content-Length
-    conn.endheaders()
-    r = conn.getresponse()
-    assert r.status == 411 and "Content-Length" in json.loads(r.read())["error"]
-    conn.close()
+    def raw(*headers, body=b""):
+        conn = http.client.HTTPConnection(server.base.removeprefix("http://"), timeout=30)
+        conn.putrequest("POST", "/recognize")
+        for header in headers:
+            conn.putheader(*header)
+        conn.endheaders(body)
+        r = conn.getresponse()
+        answer = (r.status, json.loads(r.read())["error"])
+        conn.close()
+        return answer
+
+    assert raw() == (411, "no Content-Length: send the image as the request body or a multipart form")
+    assert raw(("Content-Length", "-1"), body=b"x" * 1000)[0] == 400
+    status, error = raw(("Content-Length", "100"), body=b"x" * 10)  # then stalls past --io_timeout
+    assert status == 408 and "stalled" in error
     with pytest.raises(urllib.error.HTTPError) as e:
         server.get("/static/../server.py")
     assert e.value.code == 404
     # the server is still well, and wrote no file (uploads stay in memory)
     assert server.post_file(lines[1])[0] == 200
     assert list(server.cwd.iterdir()) == []
+
+
+def test_keep_alive_survives_errors(server, lines, expected):
+    """One persistent connection: a refused upload, then good ones; refusals that leave the body
+    unread close the connection, and say so."""
+    conn = http.client.HTTPConnection(server.base.removeprefix("http://"), timeout=60)
+
+    def post(path, body):
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/octet-stream"})
+        r = conn.getresponse()
+        return r.status, r.getheader("Connection"), json.loads(r.read())
+
+    assert post("/recognize", b"not an image")[:2] == (400, None)
+    status, _, got = post(f"/recognize?name={lines[2].name}", lines[2].read_bytes())
+    assert status == 200
+    same_result(got, expected[lines[2].name])
+    assert post("/recognize?name=again.png", lines[2].read_bytes())[0] == 200
+    conn.close()
 
 
 def test_sigterm_stops_the_server(tmp_path):

@@ -35,17 +35,21 @@ def error_rates(refs, hyps):
     return rates
 
 
-def decode_all(rec, images, batch_size, what):
-    """{utt: text} over every image, and the decoding's lines/s."""
+def decode_all(rec, images, batch_size, what, positions=False, by_length=True):
+    """{utt: text} over every image, and the decoding's lines/s. `by_length`: batches of similar
+    lengths (less padding, as ocr_inference does), else in the data's order (as `recognize`);
+    `positions`: also aligning each best hypothesis, as `recognize --json` and `htr serve` do."""
     names = list(images)
     inputs = [rec.image_features(images[u]) for u in names]
-    order = sorted(range(len(names)), key=lambda i: -frames_of(inputs[i]))  # less padding, as ocr_inference does
+    order = list(range(len(names)))
+    if by_length:
+        order.sort(key=lambda i: -frames_of(inputs[i]))
     rec([inputs[i] for i in order[:batch_size]], names=[names[i] for i in order[:batch_size]])  # warm-up batch
     hyps, start = {}, time.perf_counter()
     with Progress(len(names), desc=what, unit="lines") as progress:
         for b in range(0, len(order), batch_size):
             idx = order[b:b + batch_size]
-            for i, nbest in zip(idx, rec([inputs[i] for i in idx], names=[names[i] for i in idx])):
+            for i, nbest in zip(idx, rec([inputs[i] for i in idx], names=[names[i] for i in idx], positions=positions)):
                 hyps[names[i]] = nbest[0]["text"] if nbest else ""
             progress.update(len(idx))
     return hyps, len(names) / (time.perf_counter() - start)

@@ -3,8 +3,9 @@
     htr serve --model exp/ocr_train/model.zip                 # http://127.0.0.1:8000/
     curl -F image=@line.png http://127.0.0.1:8000/recognize  # the fields of `htr recognize --json`
 
-Requests that arrive together are decoded together in the batched search (up to --max_batch,
-waiting at most --max_wait_ms for a batch to fill; --max_batch 1 turns batching off). The model
+Requests that arrive together are decoded together in the batched search (up to --max_batch; a
+batch waits at most --max_wait_ms for requests still being uploaded, a lone request not at all;
+--max_batch 1 turns batching off). The model
 decodes as its pack says, as in `htr recognize`; every search option overrides for all requests.
 Uploads stay in memory: the server writes no file. It binds to 127.0.0.1 unless told otherwise;
 the log (stderr) has one line per request and per batch.
@@ -33,11 +34,14 @@ def get_parser():
     p.add_argument("--port", type=int, default=8000, help="port (0: any free one; the log says which)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--max_batch", type=int, default=16, help="most requests decoded together (1: no batching)")
-    p.add_argument("--max_wait_ms", type=float, default=5.0,
-                   help="how long the first request of a batch waits for others")
+    p.add_argument("--max_wait_ms", type=float, default=50.0,
+                   help="how long the first request of a batch may wait for others on their way")
     p.add_argument("--max_upload_mb", type=float, default=Limits.max_upload_bytes / 2 ** 20)
     p.add_argument("--max_image_pixels", type=int, default=Limits.max_image_pixels)
     p.add_argument("--max_image_side", type=int, default=Limits.max_image_side)
+    p.add_argument("--max_frames", type=int, default=Limits.max_frames,
+                   help="most feature frames of one image (a very wide image is refused before decoding)")
+    p.add_argument("--io_timeout", type=float, default=60, help="seconds a stalled upload may wait (then 408)")
     p.add_argument("--lm_train_config", default=None, help="neural LM config (default: the pack's)")
     p.add_argument("--lm_file", default=None, help="neural LM weights (default: the pack's)")
     p.add_argument("--ngram_file", default=None, help="n-gram ARPA file (default: the pack's)")
@@ -50,14 +54,14 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.max_batch < 1 or args.max_wait_ms < 0:
         raise UserError(f"--max_batch must be >= 1 and --max_wait_ms >= 0 (got {args.max_batch}, {args.max_wait_ms})")
-    limits = Limits(int(args.max_upload_mb * 2 ** 20), args.max_image_pixels, args.max_image_side)
+    limits = Limits(int(args.max_upload_mb * 2 ** 20), args.max_image_pixels, args.max_image_side, args.max_frames)
     settings = {n: getattr(args, n) for n in search_options.names()}
     rec = Recognizer.from_pretrained(args.model[0], device=args.device, lm_train_config=args.lm_train_config,
                                      lm_file=args.lm_file, ngram_file=args.ngram_file, ensemble=args.model[1:],
                                      ensemble_weights=args.ensemble_weights, **settings)
     service = RecognitionService(rec, " + ".join(map(str, args.model)), limits, args.max_batch, args.max_wait_ms)
     try:
-        server = make_server(service, args.host, args.port)
+        server = make_server(service, args.host, args.port, args.io_timeout)
     except OSError as e:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
     if not is_loopback(args.host):
@@ -77,6 +81,7 @@ def main(argv=None):
 
 
 def stop(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
     raise KeyboardInterrupt  # serve_forever returns, and the finally clause closes the socket and batcher
 
 

@@ -93,7 +93,9 @@ def test_two_gloo_processes_match_one(train_data, tmp_path):
     initial = initial_weights(ddp_args(train_data, tmp_path, single))
     spawned = tmp_path / "spawned"
     run_tool("ocr_train", *ddp_args(train_data, tmp_path, spawned, "--ngpu", 2, "--dist_backend", "gloo"))
-    assert "2 process(es)" in (spawned / "train.log").read_text()
+    # each rank takes its share of the cores (as torchrun does), unless OMP_NUM_THREADS says otherwise
+    threads = int(os.environ.get("OMP_NUM_THREADS") or max(1, len(os.sched_getaffinity(0)) // 2))
+    assert f"2 process(es), {threads} intra-op threads each" in (spawned / "train.log").read_text()
     assert_same_gradients(initial, single, spawned)
 
     # Slurm: one process per task, ranks and master from Slurm's variables

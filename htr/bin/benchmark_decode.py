@@ -1,14 +1,18 @@
-"""Decoding speed: the same model, the same inputs, beam 20, ctc_weight 0.5 (ESPnet's IAM set-up).
+"""Decoding speed: the same model, the same inputs, no LM, beam 20 and ctc_weight 0.5 by default
+(ESPnet's IAM set-up).
 
-    python -m htr.bin.benchmark_decode --model_file model.zip --feats dump/test/feats.scp --num 64 \\
-        [--batch_size 16 --device cuda]
-    python -m htr.bin.benchmark_decode --num 32          # the seed config, random weights, random inputs
+    python -m htr.bin.benchmark_decode --model_file model.zip --feats dump/test/feats.scp --num 400 \\
+        [--beam_size 10 --batch_size 16 --device cuda]
+    python -m htr.bin.benchmark_decode --num 16          # the seed config, random weights, random inputs
 
-Times htr's batched search against a baseline in the same run: ESPnet's Speech2Text (one
-utterance at a time) when espnet is importable and a model zip is given, else htr one utterance
-at a time. Prints lines/s for each, the ratio, and whether the 1-best hypotheses are identical.
+Rows, in one run: htr's batched search; on CPU the same with --quantize int8; greedy CTC; and the
+baseline — ESPnet's Speech2Text (one utterance at a time, the same weights: the model's, or the
+random seed model's written out for it) when espnet is importable, else htr one utterance at a
+time. Each row: lines/s, its ratio to the baseline, how many 1-best hypotheses equal the
+baseline's and, when a `text` lies beside feats.scp, CER/WER.
 """
 import argparse
+import copy
 import tempfile
 import time
 from pathlib import Path
@@ -24,10 +28,11 @@ from htr.data.frontend import ImageFrontend, check_feats_scp
 from htr.decode.search_options import SearchOptions
 from htr.model_loading import load_config, locate
 from htr.registry import build_model, initialize
-from htr.utils.benchmarking import add_device_options, device_from
+from htr.bin.benchmark_ensemble import error_rates
 from htr.errors import run_tool
+from htr.quantize import quantize
+from htr.utils.benchmarking import add_device_options, device_from
 
-SEARCH = SearchOptions()  # both systems decode with the same settings (ESPnet's defaults)
 SEED_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "tuning" / "train_conformer_seed.yaml"
 
 
@@ -44,32 +49,52 @@ def random_model_and_inputs(num, frames, device):
 
 
 def decode(recognizer, feats, batch_size):
-    """1-best token ids of every input, decoded longest first in batches (as ocr_inference does)."""
+    """(1-best token ids, 1-best text) of every input, decoded longest first in batches (as
+    ocr_inference does)."""
     order = sorted(range(len(feats)), key=lambda i: -len(feats[i]))
-    out = [None] * len(feats)
+    ids, texts = [None] * len(feats), [None] * len(feats)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         for i, nbest in zip(idx, recognizer([feats[i] for i in idx])):
-            out[i] = nbest[0]["token_int"]
+            ids[i], texts[i] = (nbest[0]["token_int"], nbest[0]["text"]) if nbest else ([], "")
     if recognizer.device.type == "cuda":
         torch.cuda.synchronize()
-    return out
+    return ids, texts
 
 
-def espnet_decode(model_file, feats, device):
+def timed(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - start
+
+
+def espnet_decode(config, weights, feats, search, device):
+    """ESPnet's Speech2Text on the same weights, one utterance at a time: ((ids, texts), seconds),
+    or None when espnet is not installed."""
     try:
         from espnet2.bin.asr_inference import Speech2Text
     except ImportError:
         return None
-    # ESPnet reads config.yaml itself: give it one whose stats path points inside the unpacked pack
-    root, config_file, model_path = locate(model_file)
-    resolved = Path(tempfile.mkdtemp()) / "config.yaml"
-    resolved.write_text(yaml.safe_dump(load_config(config_file, root)))
-    s2t = Speech2Text(asr_train_config=str(resolved), asr_model_file=str(model_path), device=str(device),
-                      beam_size=SEARCH.beam_size, ctc_weight=SEARCH.ctc_weight, lm_weight=0.0, nbest=1)
-    s2t(torch.from_numpy(feats[-1]))  # warm-up, as for htr
+    work = Path(tempfile.mkdtemp())
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.save(weights, work / "model.pth")
+    s2t = Speech2Text(asr_train_config=str(work / "config.yaml"), asr_model_file=str(work / "model.pth"),
+                      device=str(device), beam_size=search.beam_size, ctc_weight=search.ctc_weight, lm_weight=0.0,
+                      nbest=1)
+    # a copy for every call: ESPnet's global MVN normalises its input in place
+    s2t(torch.from_numpy(feats[-1].copy()))  # warm-up, as for htr
     start = time.perf_counter()
-    return [s2t(torch.from_numpy(f))[0][2] for f in feats], time.perf_counter() - start
+    results = [s2t(torch.from_numpy(f.copy()))[0] for f in feats]
+    return ([r[2] for r in results], [r[0] for r in results]), time.perf_counter() - start
+
+
+def references(feats_scp, keys):
+    """{key: text} from the `text` beside feats.scp, or None."""
+    text = Path(feats_scp).parent / "text" if feats_scp else None
+    if not text or not text.exists():
+        return None
+    refs = dict(line.rstrip("\n").partition(" ")[::2] for line in text.open(encoding="utf-8"))
+    return {k: refs.get(k, "") for k in keys}
 
 
 def main(argv=None):
@@ -79,38 +104,58 @@ def main(argv=None):
     p.add_argument("--num", type=int, default=32)
     p.add_argument("--frames", type=int, default=400, help="random inputs: longest length in frames")
     p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--beam_size", type=int, default=SearchOptions.beam_size)
+    p.add_argument("--ctc_weight", type=float, default=SearchOptions.ctc_weight)
     add_device_options(p)
     args = p.parse_args(argv)
     device = device_from(args)
+    search = SearchOptions(beam_size=args.beam_size, ctc_weight=args.ctc_weight, lm_weight=0.0, ngram_weight=0.0)
+    keys = None
     if args.model_file:
         model, config = htr.load_model(args.model_file, device=device)
+        root, config_file, _ = locate(args.model_file)
+        espnet_config = load_config(config_file, root)  # its stats path inside the unpacked pack
     if args.feats:
         table = kaldiio.load_scp(args.feats)
         if args.model_file:  # features of another front end would benchmark nonsense
             check_feats_scp(args.feats, table, ImageFrontend.of_model(config), args.model_file)
-        feats = [np.asarray(table[k], dtype=np.float32) for k in list(table)[:args.num]]
+        keys = list(table)[:args.num]
+        feats = [np.asarray(table[k], dtype=np.float32) for k in keys]
     if not args.model_file:
         model, config, random_feats = random_model_and_inputs(args.num, args.frames, device)
         feats = feats if args.feats else random_feats
-    recognizer = Recognizer(model, config, SEARCH, device=device)
-    decode(recognizer, feats[:2], 2)  # warm-up
-
-    start = time.perf_counter()
-    batched = decode(recognizer, feats, args.batch_size)
-    htr_time = time.perf_counter() - start
-    espnet = espnet_decode(args.model_file, feats, device) if args.model_file else None
+        espnet_config = config
+    rows = {"htr batched": Recognizer(model, config, search, device=device)}
+    if device.type == "cpu":
+        rows["htr batched, int8"] = Recognizer(quantize(copy.deepcopy(model).cpu(), "int8"), config, search)
+    rows["htr greedy CTC"] = Recognizer(model, config, search.updated({"greedy_ctc": True}), device=device)
+    results = {}
+    for name, recognizer in rows.items():
+        decode(recognizer, feats[:2], 2)  # warm-up
+        results[name] = timed(decode, recognizer, feats, args.batch_size)
+    espnet = espnet_decode(espnet_config, model.state_dict(), feats, search, device)
     if espnet is not None:
-        (baseline, base_time), name = espnet, "ESPnet Speech2Text, one at a time"
+        baseline_name, results["ESPnet Speech2Text, one at a time"] = "ESPnet Speech2Text, one at a time", espnet
     else:
-        start = time.perf_counter()
-        baseline, name = decode(recognizer, feats, 1), "htr, one at a time (espnet not installed)"
-        base_time = time.perf_counter() - start
-    same = sum(a == b for a, b in zip(batched, baseline))
-    print(f"device {device}, threads {torch.get_num_threads()}, {len(feats)} lines, beam 20, ctc_weight 0.5, "
-          f"batch {args.batch_size}")
-    print(f"htr batched: {len(feats) / htr_time:.2f} lines/s")
-    print(f"baseline:    {len(feats) / base_time:.2f} lines/s  ({name})")
-    print(f"ratio: {base_time / htr_time:.2f}x; identical 1-best: {same}/{len(feats)}")
+        baseline_name = "htr one at a time (espnet not installed)"
+        results[baseline_name] = timed(decode, rows["htr batched"], feats, 1)
+    report(results, baseline_name, references(args.feats, keys) if keys else None, device, len(feats), search,
+           args.batch_size)
+
+
+def report(results, baseline_name, refs, device, num, search, batch_size):
+    print(f"device {device}, threads {torch.get_num_threads()}, {num} lines, beam {search.beam_size}, "
+          f"ctc_weight {search.ctc_weight}, no LM, batch {batch_size}")
+    (base_ids, _), base_time = results[baseline_name]
+    print("| decoding | lines/s | × baseline | 1-best = baseline |" + (" CER | WER |" if refs else ""))
+    print("|---|---:|---:|---:|" + ("---:|---:|" if refs else ""))
+    for name, ((ids, texts), seconds) in results.items():
+        same = sum(a == b for a, b in zip(ids, base_ids))
+        row = f"| {name} | {num / seconds:.2f} | {base_time / seconds:.2f} | {same}/{num} |"
+        if refs:
+            cer, wer = error_rates(refs, dict(zip(refs, texts)))
+            row += f" {cer:.2f} | {wer:.2f} |"
+        print(row)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from htr.data.image_features import BadImageError
 from htr.decode import search_options
 from htr.decode.recognizer import Recognizer, frames_of
 from htr.errors import UserError, run_tool
+from htr.quantize import CHOICES as QUANTIZE_CHOICES
 from htr.utils.options import Append, config_defaults
 from htr.utils.progress import Progress
 
@@ -51,6 +52,8 @@ def get_parser():
     p.add_argument("--key_file", default=None, help="decode only these keys (first column), in this order")
     p.add_argument("--batch_size", type=int, default=1)
     p.add_argument("--ngpu", type=int, default=0)
+    p.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none",
+                   help="int8: linear layers in int8 for faster CPU decoding (see the README)")
     p.add_argument("--lm_train_config", default=None, help="neural LM: its lm_train config.yaml (default: the pack's)")
     p.add_argument("--lm_file", default=None, help="neural LM: its weights, e.g. valid.loss.ave.pth (default: the pack's)")
     p.add_argument("--ngram_file", default=None,
@@ -134,7 +137,8 @@ def main(argv=None):
     recognizer = Recognizer.from_pretrained(models[0], device=device, train_config=args.train_config,
                                             lm_train_config=args.lm_train_config, lm_file=args.lm_file,
                                             ngram_file=args.ngram_file, ngram_backend=args.ngram_backend,
-                                            ensemble=models[1:], ensemble_weights=args.ensemble_weights, **settings)
+                                            ensemble=models[1:], ensemble_weights=args.ensemble_weights,
+                                            quantize=args.quantize, **settings)
     described = recognizer.describe()
     logging.info("decoding with %s", described)
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from htr.decode import search_options
 from htr.decode.recognizer import Recognizer
 from htr.decode.result_json import clean, result_json
 from htr.errors import run_tool
+from htr.quantize import CHOICES as QUANTIZE_CHOICES
 
 
 def get_parser():
@@ -40,6 +41,8 @@ def get_parser():
     p.add_argument("--json", action="store_true")
     p.add_argument("--batch_size", type=int, default=8)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none",
+                   help="int8: linear layers in int8 for faster CPU decoding (see the README)")
     p.add_argument("--lm_train_config", default=None, help="neural LM config (default: the pack's)")
     p.add_argument("--lm_file", default=None, help="neural LM weights (default: the pack's)")
     p.add_argument("--ngram_file", default=None, help="n-gram ARPA file (default: the pack's)")
@@ -53,7 +56,7 @@ def main(argv=None):
     settings = {n: getattr(args, n) for n in search_options.names()}
     rec = Recognizer.from_pretrained(args.model[0], device=args.device, lm_train_config=args.lm_train_config,
                                      lm_file=args.lm_file, ngram_file=args.ngram_file, ensemble=args.model[1:],
-                                     ensemble_weights=args.ensemble_weights, **settings)
+                                     ensemble_weights=args.ensemble_weights, quantize=args.quantize, **settings)
     decoding = rec.describe()
     failed = 0
     for start in range(0, len(args.images), args.batch_size):

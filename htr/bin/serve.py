@@ -18,6 +18,7 @@ import signal
 from htr.decode import search_options
 from htr.decode.recognizer import Recognizer
 from htr.errors import UserError, run_tool
+from htr.quantize import CHOICES as QUANTIZE_CHOICES
 from htr.serve.server import RecognitionService, make_server
 from htr.serve.upload import Limits
 
@@ -33,6 +34,8 @@ def get_parser():
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=8000, help="port (0: any free one; the log says which)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none",
+                   help="int8: linear layers in int8 for faster CPU decoding (see the README)")
     p.add_argument("--max_batch", type=int, default=16, help="most requests decoded together (1: no batching)")
     p.add_argument("--max_wait_ms", type=float, default=50.0,
                    help="how long the first request of a batch may wait for others on their way")
@@ -58,7 +61,7 @@ def main(argv=None):
     settings = {n: getattr(args, n) for n in search_options.names()}
     rec = Recognizer.from_pretrained(args.model[0], device=args.device, lm_train_config=args.lm_train_config,
                                      lm_file=args.lm_file, ngram_file=args.ngram_file, ensemble=args.model[1:],
-                                     ensemble_weights=args.ensemble_weights, **settings)
+                                     ensemble_weights=args.ensemble_weights, quantize=args.quantize, **settings)
     service = RecognitionService(rec, " + ".join(map(str, args.model)), limits, args.max_batch, args.max_wait_ms)
     try:
         server = make_server(service, args.host, args.port, args.io_timeout)

@@ -20,6 +20,7 @@ from htr.decode.search_options import SearchOptions
 from htr.lm import load_lm
 from htr.model_loading import packed_files
 from htr.ngram import NgramScorer, load_ngram
+from htr.quantize import check as check_quantize, quantize as quantize_model
 from htr.errors import UserError
 from htr.text.tokenizer import build_tokenizer
 
@@ -88,11 +89,13 @@ class Recognizer:
 
     @classmethod
     def from_pretrained(cls, path, device="cpu", train_config=None, lm_train_config=None, lm_file=None,
-                        ngram_file=None, ngram_backend="auto", ensemble=(), ensemble_weights=None, **settings):
+                        ngram_file=None, ngram_backend="auto", ensemble=(), ensemble_weights=None, quantize=None,
+                        **settings):
         """A model with what its pack carries: decode config (the settings its recipe decoded
         with) and LMs. `settings` (SearchOptions fields; None = not set) and explicit LM files
         override; a packed LM whose weight is 0 is not loaded. `ensemble`: paths of further models
-        decoded together with this one."""
+        decoded together with this one. `quantize` "int8": every model's linear layers in int8 (CPU)."""
+        check_quantize(quantize, device)
         if train_config:
             model, config = htr.load_model(train_config, model_file=path, device=device)
             packed = {}
@@ -116,12 +119,16 @@ class Recognizer:
         if ngram_file and options.ngram_weight != 0.0:
             ngram = NgramScorer(load_ngram(ngram_file, ngram_backend), model.token_list, model.eos)
         others = [htr.load_model(other, device=device) for other in ensemble]
+        model = quantize_model(model, quantize, device)
+        others = [(quantize_model(m, quantize, device), c) for m, c in others]
         rec = cls(model, config, options, lm=lm, ngram=ngram, device=device, ensemble=others,
                   ensemble_weights=ensemble_weights)
         rec.sources = {"model": str(path), "decode_config": str(packed["decode_config"]) if "decode_config" in packed
                        else None, "lm": str(lm_file) if lm else None, "ngram": str(ngram_file) if ngram else None}
         if ensemble:
             rec.sources["ensemble"] = [str(path), *map(str, ensemble)]
+        if quantize not in (None, "none"):
+            rec.sources["quantize"] = quantize
         return rec
 
     def describe(self):

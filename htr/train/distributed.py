@@ -78,7 +78,28 @@ def choose_device(args, info):
     return torch.device("cpu")
 
 
+def share_cores(local_ranks):
+    """Each of the `local_ranks` processes on this machine takes its share of the cores for its
+    intra-op threads, as torchrun does: N ranks each using every core oversubscribe them (2 ranks
+    on 2 cores trained at 12.9 images/s, against 226 with one thread each). OMP_NUM_THREADS, when
+    set, wins; under Slurm, --cpus-per-task (SLURM_CPUS_PER_TASK) does."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
+    if os.environ.get("SLURM_CPUS_PER_TASK", "").isdigit():
+        torch.set_num_threads(int(os.environ["SLURM_CPUS_PER_TASK"]))
+    elif local_ranks > 1:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        torch.set_num_threads(max(1, cores // local_ranks))
+
+
+def slurm_tasks_per_node():
+    """SLURM_TASKS_PER_NODE's first count ('2(x3),1' -> 2), else 1."""
+    found = re.match(r"\d+", os.environ.get("SLURM_NTASKS_PER_NODE") or os.environ.get("SLURM_TASKS_PER_NODE", ""))
+    return int(found.group()) if found else 1
+
+
 def _spawned(local_rank, worker, args, port, nprocs):
+    share_cores(nprocs)
     info = DistInfo(local_rank, nprocs, local_rank, args.dist_backend, f"tcp://127.0.0.1:{port}")
     worker(args, info)
 
@@ -86,7 +107,9 @@ def _spawned(local_rank, worker, args, port, nprocs):
 def launch(worker, args):
     """Run `worker(args, DistInfo)` in the process layout the arguments and environment ask for."""
     if args.dist_launcher == "slurm":
-        return worker(args, slurm_info(args))
+        info = slurm_info(args)
+        share_cores(slurm_tasks_per_node())
+        return worker(args, info)
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun
         info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]),
                         int(os.environ.get("LOCAL_RANK", 0)), args.dist_backend, "env://")

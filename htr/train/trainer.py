@@ -106,8 +106,8 @@ class Trainer:
         self.model = initialize(self.task.build_model(self.config, source=args.config), args.init).to(self.device)
         load_init_params(self.model, args.init_param)
         n_params = sum(p.numel() for p in self.model.parameters())
-        logging.info("model: %s, %s parameters, device %s, %d process(es)",
-                     self.task.describe(args), f"{n_params:,}", self.device, info.world_size)
+        logging.info("model: %s, %s parameters, device %s, %d process(es), %d intra-op threads each",
+                     self.task.describe(args), f"{n_params:,}", self.device, info.world_size, torch.get_num_threads())
         (self.train_set, train_lengths), (self.valid_set, valid_lengths) = self.task.load_data(args, self.model)
         fold = args.fold_length or [800]
         dim = self.task.batch_dim(self.config)

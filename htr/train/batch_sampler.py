@@ -62,6 +62,13 @@ def binned(keys, lengths, batch_bins, feat_dim, min_batch_size):
     return merge_small_tail(batches, min_batch_size)
 
 
+def padding_ratio(batches, lengths):
+    """Share of a batch's frames that are padding, over all batches (0 = none)."""
+    frames = {k: v[0] if isinstance(v, (tuple, list)) else v for k, v in lengths.items()}
+    padded = sum(len(b) * max(frames[k] for k in b) for b in batches if b)
+    return 1 - sum(frames[k] for b in batches for k in b) / padded if padded else 0.0
+
+
 def merge_small_tail(batches, min_batch_size):
     if len(batches) > 1 and len(batches[-1]) < min_batch_size:
         batches[-2] = batches[-2] + batches.pop()

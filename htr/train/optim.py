@@ -17,11 +17,14 @@ from htr.nets.layers import conf_keys
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
-def build_optimizer(name, params, conf, source=None):
-    """`source`: the config file, named in errors."""
+def build_optimizer(name, params, conf, source=None, device=None):
+    """`source`: the config file, named in errors. On CUDA the update runs as one fused kernel
+    unless optim_conf says otherwise (`fused` / `foreach`); the arithmetic is the same."""
     if name not in OPTIMIZERS:
         raise ConfigError(f"unknown optim {name!r}; choose from {sorted(OPTIMIZERS)}")
     check_keys(conf, conf_keys(OPTIMIZERS[name], filled=("params",)), "optim_conf", source)
+    if device is not None and torch.device(device).type == "cuda" and not {"fused", "foreach"} & set(conf):
+        conf = {**conf, "fused": True}
     return OPTIMIZERS[name](params, **conf)
 
 

@@ -54,6 +54,10 @@ def get_parser(task="ocr"):
     g.add_argument("--resume", type=str2bool, default=False)
     g.add_argument("--use_amp", type=str2bool, default=False)
     g.add_argument("--amp_dtype", default="float16", choices=["float16", "bfloat16"])
+    g.add_argument("--compile", type=str2bool, default=False,
+                   help="torch.compile the training step (compiles on the first batches; validation runs eager)")
+    g.add_argument("--compile_backend", default="inductor",
+                   help="torch.compile backend (inductor: fused kernels, for GPUs; aot_eager: graph capture only)")
     g.add_argument("--log_interval", type=none_or(int), default=None,
                    help="iterations between log lines (default: about 20 per epoch)")
     g.add_argument("--use_tensorboard", type=str2bool, default=True)

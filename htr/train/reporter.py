@@ -2,25 +2,43 @@
 and the weighted accumulation of a phase's batches."""
 import math
 
+import torch
+
 
 class Accumulator:
-    """Weighted means of batch statistics over an epoch (weight = utterances in the batch)."""
+    """Weighted means of batch statistics over an epoch (weight = utterances in the batch).
+    Tensors are summed as tensors, on their device, and read once at the end (`resolve`): a
+    float() per statistic per step would make the host wait for every GPU step."""
 
     def __init__(self):
         self.sums, self.weights, self.counts = {}, {}, {}
 
     def add(self, stats, weight):
         for key, value in stats.items():
-            value = float(value)
-            if not math.isfinite(value):
-                continue
-            self.sums[key] = self.sums.get(key, 0.0) + value * weight
-            self.weights[key] = self.weights.get(key, 0.0) + weight
+            if isinstance(value, torch.Tensor):
+                value = value.detach().float()
+                finite = torch.isfinite(value)  # a NaN/inf statistic is left out of its mean
+                value, seen = torch.where(finite, value, 0.0) * weight, finite * weight
+            else:
+                value = float(value)
+                if not math.isfinite(value):
+                    continue
+                value, seen = value * weight, weight
+            self.sums[key] = self.sums.get(key, 0.0) + value
+            self.weights[key] = self.weights.get(key, 0.0) + seen
+
+    def resolve(self):
+        """Tensor sums -> floats (one host sync for the whole epoch); returns self."""
+        for d in (self.sums, self.weights):
+            for key, value in d.items():
+                d[key] = float(value)
+        return self
 
     def count(self, key, n=1):
         self.counts[key] = self.counts.get(key, 0) + n
 
     def means(self):
+        self.resolve()
         out = {k: self.sums[k] / self.weights[k] for k in self.sums if self.weights[k] > 0}
         out.update(self.counts)
         return out

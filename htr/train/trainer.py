@@ -23,7 +23,7 @@ import yaml
 import htr
 from htr.registry import initialize
 from htr.train import distributed
-from htr.train.batch_sampler import epoch_order, make_batches, shard
+from htr.train.batch_sampler import epoch_order, make_batches, padding_ratio, shard
 from htr.train.checkpoint import atomic_save, atomic_symlink, average_state_dicts, clean_temp_files
 from htr.train.optim import build_optimizer, build_scheduler
 from htr.train.reporter import Accumulator, Reporter
@@ -116,11 +116,13 @@ class Trainer:
         self.valid_batches = make_batches(args.valid_batch_type or args.batch_type, valid_lengths,
                                           args.valid_batch_size or args.batch_size,
                                           args.valid_batch_bins or args.batch_bins, fold, dim, args.min_batch_size)
-        logging.info("train: %d batches; valid: %d batches (%s)", len(self.train_batches), len(self.valid_batches),
-                     args.batch_type)
+        logging.info("train: %d batches; valid: %d batches (%s; %.1f%% of the train frames are padding)",
+                     len(self.train_batches), len(self.valid_batches), args.batch_type,
+                     100 * padding_ratio(self.train_batches, train_lengths))
         self.plot_utts = sorted(valid_lengths)[:args.num_att_plot]
 
-        self.optimizer = build_optimizer(args.optim, self.model.parameters(), args.optim_conf, source=args.config)
+        self.optimizer = build_optimizer(args.optim, self.model.parameters(), args.optim_conf, source=args.config,
+                                         device=self.device)
         steps = args.max_epoch * math.ceil(len(self.train_batches) / args.accum_grad)
         self.scheduler = build_scheduler(args.scheduler, self.optimizer, args.scheduler_conf, steps, source=args.config)
         self.amp_dtype = getattr(torch, args.amp_dtype)
@@ -135,6 +137,8 @@ class Trainer:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=self.task.find_unused_parameters(self.model))
+        if args.compile:  # the wrapper is compiled: self.model and its state-dict names stay as they are
+            self.ddp = torch.compile(self.ddp, backend=args.compile_backend)
         self.tensorboard = None
         if info.is_main:
             clean_temp_files(self.out)
@@ -238,12 +242,13 @@ class Trainer:
             no_sync = self.ddp.no_sync if info.distributed and not sync else contextlib.nullcontext
             with no_sync():
                 self.scaler.scale(loss).backward()
-            if not torch.isfinite(loss):
-                # BatchNorm's running statistics took the bad batch in; put them back (after backward,
-                # which still needs them). The update is skipped below by the gradient norm, which
-                # every rank agrees on.
-                for b, s in zip(buffers, saved):
-                    b.copy_(s)
+            # A non-finite loss: BatchNorm's running statistics took the bad batch in; put them back
+            # (after backward, which still needs them), without asking the device whether (no host
+            # sync per step). The update is skipped below by the gradient norm, which every rank
+            # agrees on.
+            finite = torch.isfinite(loss.detach())
+            for b, s in zip(buffers, saved):
+                b.copy_(torch.where(finite, b, s))
             acc.add(stats, n_local)
             seen += n_global
             if not sync:
@@ -296,6 +301,7 @@ class Trainer:
 
     def epoch_means(self, acc):
         """Means over all ranks' batches."""
+        acc.resolve()
         parts = distributed.gather_objects((acc.sums, acc.weights, acc.counts), self.info)
         total = Accumulator()
         for sums, weights, counts in parts:

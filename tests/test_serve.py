@@ -171,7 +171,7 @@ def test_bad_uploads_get_4xx_with_a_message(server, lines, tmp_path):
 
     def raw(*headers, body=b""):
         conn = http.client.HTTPConnection(server.base.removeprefix("http://"), timeout=30)
-        conn.putrequest("POST", "/recognize")
+        conn.putrequest("POST", "/recognize", skip_host=any(name == "Host" for name, _ in headers))
         for header in headers:
             conn.putheader(*header)
         conn.endheaders(body)
@@ -181,6 +181,7 @@ def test_bad_uploads_get_4xx_with_a_message(server, lines, tmp_path):
         return answer
 
     assert raw() == (411, "no Content-Length: send the image as the request body or a multipart form")
+    assert raw(("Host", "rebound.example:8000"))[0] == 403  # a loopback server answers loopback names only
     assert raw(("Content-Length", "-1"), body=b"x" * 1000)[0] == 400
     status, error = raw(("Content-Length", "100"), body=b"x" * 10)  # then stalls past --io_timeout
     assert status == 408 and "stalled" in error

@@ -11,7 +11,6 @@ Uploads stay in memory: the server writes no file. It binds to 127.0.0.1 unless 
 the log (stderr) has one line per request and per batch.
 """
 import argparse
-import ipaddress
 import logging
 import signal
 
@@ -19,7 +18,7 @@ from htr.decode import search_options
 from htr.decode.recognizer import Recognizer
 from htr.errors import UserError, run_tool
 from htr.quantize import CHOICES as QUANTIZE_CHOICES
-from htr.serve.server import RecognitionService, make_server
+from htr.serve.server import RecognitionService, is_loopback, make_server
 from htr.serve.upload import Limits
 
 log = logging.getLogger("htr.serve")
@@ -86,13 +85,6 @@ def main(argv=None):
 def stop(signum, frame):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
     raise KeyboardInterrupt  # serve_forever returns, and the finally clause closes the socket and batcher
-
-
-def is_loopback(host):
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ nothing to configure, and the server speaks HTTP/1.1 keep-alive.
     GET  /health      {"status": "ok"}
     POST /recognize   an image (multipart field "image", or the raw bytes) -> result_json's fields
 """
+import ipaddress
 import json
 import logging
 import sys
@@ -103,6 +104,18 @@ class Handler(BaseHTTPRequestHandler):
         if self.recognizing:
             self.service.connected(-1)
         super().finish()
+
+    def parse_request(self):
+        """A server on loopback answers only requests addressed to loopback: a web page elsewhere
+        cannot reach it through a DNS name rebound to 127.0.0.1."""
+        if not super().parse_request():
+            return False
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
+        if self.server.loopback_only and host and host != "localhost" and not is_loopback(host):
+            self.close_connection = True
+            self.send_json(403, {"error": f"this server answers requests to localhost only, not to {host!r}"})
+            return False
+        return True
 
     def do_GET(self):
         path = urlsplit(self.path).path
@@ -228,9 +241,20 @@ class Handler(BaseHTTPRequestHandler):
         log.info("%s %s", self.address_string(), (fmt % args).translate(CONTROL))
 
 
+def is_loopback(host):
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # many clients connect at once under load
+
+    def server_bind(self):
+        super().server_bind()
+        self.loopback_only = is_loopback(self.server_address[0])
 
     def handle_error(self, request, client_address):
         error = sys.exc_info()[1]

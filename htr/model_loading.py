@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import shutil
+import tempfile
 import urllib.parse
 import urllib.request
 import zipfile
@@ -68,20 +69,28 @@ def _unpack_zip(zip_path, cache_dir=None):
     digest = hashlib.sha256(Path(zip_path).read_bytes()).hexdigest()[:16]
     target = Path(cache_dir or default_cache_dir()) / f"{Path(zip_path).stem}-{digest}"
     done = target / ".unpacked"
-    if not done.exists():
-        tmp = target.with_name(target.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        with zipfile.ZipFile(zip_path) as zf:
-            bad = zf.testzip()  # CRC of every member: a damaged download fails here
-        if bad is not None:
-            raise ValueError(f"{zip_path}: corrupt member {bad}")
+    if done.exists():
+        return target
+    with zipfile.ZipFile(zip_path) as zf:
+        bad = zf.testzip()  # CRC of every member: a damaged download fails here
+    if bad is not None:
+        raise ValueError(f"{zip_path}: corrupt member {bad}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # a folder of this process's own: processes unpacking the same zip at once never share one
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=target.name + ".tmp-"))
+    try:
         safe_extract(zip_path, tmp)
         check_complete(tmp)
         (tmp / ".unpacked").touch()
-        if target.exists():  # an interrupted earlier unpacking
-            shutil.rmtree(target)
-        tmp.replace(target)
+        if target.exists() and not done.exists():  # an interrupted earlier unpacking
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            tmp.replace(target)
+        except OSError:
+            if not done.exists():  # not another process's finished unpacking: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

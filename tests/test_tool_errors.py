@@ -3,6 +3,7 @@ or option is one line on stderr (no traceback) and a non-zero exit, and `htr <to
 the tool's own status."""
 import subprocess
 import sys
+from pathlib import Path
 
 from PIL import Image
 
@@ -79,3 +80,16 @@ def test_htr_returns_the_tools_exit_status(tmp_path):
     assert failed.returncode != 0
     unknown = htr_cli("no_such_tool")
     assert unknown.returncode == 2 and "unknown tool" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_processes_unpacking_one_zip_at_once_share_one_result(tmp_path):
+    """Each unpacks into a folder of its own and one rename wins: none sees another's half-unpacked
+    files (all used to share <target>.tmp and broke each other)."""
+    code = f"from htr.model_loading import unpack_zip; print(unpack_zip({str(MODEL)!r}, {str(tmp_path)!r}))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+    (target,) = {out.strip() for out, _ in outputs}
+    assert [p.name for p in tmp_path.iterdir()] == [Path(target).name]  # no temporary folder left
+    assert (Path(target) / ".unpacked").exists()

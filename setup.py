@@ -11,6 +11,7 @@ requirements = [
 ]
 # Every module in htr/bin with a main() is also a console script: htr/bin/image_to_ark.py -> htr-image-to-ark
 tools = sorted(p.stem for p in (here / "htr" / "bin").glob("*.py") if not p.stem.startswith("_"))
+EXPORT = ["onnx>=1.17", "onnxruntime>=1.20", "onnxscript>=0.3"]
 console_scripts = ["htr=htr.cli:main"] + [f"htr-{t.replace('_', '-')}=htr.bin.{t}:main" for t in tools]
 
 setup(
@@ -26,8 +27,9 @@ setup(
     install_requires=requirements,
     # pyarrow reads Hugging Face parquet datasets (no lighter reader exists); huggingface_hub
     # fetches hub models (a local mirror works without it). selenium drives headless Chromium in the
-# browser test of `htr serve`'s page.
-    extras_require={"test": ["pytest>=7", "pyarrow", "selenium>=4.11"], "parquet": ["pyarrow"], "hub": ["huggingface_hub"],
-                    "kenlm": ["kenlm"]},
+    # browser test of `htr serve`'s page. onnx + onnxscript write ONNX files (torch.onnx.export
+    # needs both) and onnxruntime runs them, to check every export against the eager model.
+    extras_require={"test": ["pytest>=7", "pyarrow", "selenium>=4.11", *EXPORT], "export": EXPORT,
+                    "parquet": ["pyarrow"], "hub": ["huggingface_hub"], "kenlm": ["kenlm"]},
     entry_points={"console_scripts": console_scripts},
 )

@@ -13,6 +13,7 @@ baseline's and, when a `text` lies beside feats.scp, CER/WER.
 """
 import argparse
 import copy
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -66,6 +67,16 @@ def timed(fn, *args):
     start = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - start
+
+
+def peak_memory_mb(device):
+    """CUDA: the most memory allocated since the last call; CPU: the process's peak RSS so far
+    (it only grows, so a row's figure includes the rows before it)."""
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device) / 2 ** 20
+        torch.cuda.reset_peak_memory_stats(device)
+        return peak
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def espnet_decode(config, weights, feats, search, device):
@@ -129,29 +140,33 @@ def main(argv=None):
     if device.type == "cpu":
         rows["htr batched, int8"] = Recognizer(quantize(copy.deepcopy(model).cpu(), "int8"), config, search)
     rows["htr greedy CTC"] = Recognizer(model, config, search.updated({"greedy_ctc": True}), device=device)
-    results = {}
+    results, memory = {}, {}
+    peak_memory_mb(device)
     for name, recognizer in rows.items():
         decode(recognizer, feats[:2], 2)  # warm-up
         results[name] = timed(decode, recognizer, feats, args.batch_size)
+        memory[name] = peak_memory_mb(device)
     espnet = espnet_decode(espnet_config, model.state_dict(), feats, search, device)
     if espnet is not None:
         baseline_name, results["ESPnet Speech2Text, one at a time"] = "ESPnet Speech2Text, one at a time", espnet
     else:
         baseline_name = "htr one at a time (espnet not installed)"
         results[baseline_name] = timed(decode, rows["htr batched"], feats, 1)
-    report(results, baseline_name, references(args.feats, keys) if keys else None, device, len(feats), search,
-           args.batch_size)
+    memory[baseline_name] = peak_memory_mb(device)
+    report(results, memory, baseline_name, references(args.feats, keys) if keys else None, device, len(feats),
+           search, args.batch_size)
 
 
-def report(results, baseline_name, refs, device, num, search, batch_size):
+def report(results, memory, baseline_name, refs, device, num, search, batch_size):
     print(f"device {device}, threads {torch.get_num_threads()}, {num} lines, beam {search.beam_size}, "
           f"ctc_weight {search.ctc_weight}, no LM, batch {batch_size}")
     (base_ids, _), base_time = results[baseline_name]
-    print("| decoding | lines/s | × baseline | 1-best = baseline |" + (" CER | WER |" if refs else ""))
-    print("|---|---:|---:|---:|" + ("---:|---:|" if refs else ""))
+    peak = "peak GPU memory (MB)" if device.type == "cuda" else "peak RSS so far (MB)"
+    print(f"| decoding | lines/s | × baseline | 1-best = baseline | {peak} |" + (" CER | WER |" if refs else ""))
+    print("|---|---:|---:|---:|---:|" + ("---:|---:|" if refs else ""))
     for name, ((ids, texts), seconds) in results.items():
         same = sum(a == b for a, b in zip(ids, base_ids))
-        row = f"| {name} | {num / seconds:.2f} | {base_time / seconds:.2f} | {same}/{num} |"
+        row = f"| {name} | {num / seconds:.2f} | {base_time / seconds:.2f} | {same}/{num} | {memory[name]:.0f} |"
         if refs:
             cer, wer = error_rates(refs, dict(zip(refs, texts)))
             row += f" {cer:.2f} | {wer:.2f} |"

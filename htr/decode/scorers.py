@@ -40,7 +40,7 @@ class DecoderScorer:
 
     def select(self, state, rows, tokens):
         memory, cache = state
-        return memory, [c[rows] for c in cache]
+        return memory, [kv[:, rows] for kv in cache]
 
 
 class CTCScorer:

@@ -27,21 +27,23 @@ class DecoderLayer(nn.Module):
         x = x + self.dropout(self.src_attn(h, memory, memory, memory_mask))
         return x + self.dropout(self.feed_forward(self.norm3(x)))
 
-    def forward_last(self, tgt, memory, index, cache=None):
-        """Outputs for all positions of tgt (N, L, d), computing only the last one when `cache`
-        holds this layer's outputs for the first L-1 positions. memory: a SharedMemory; index: this
-        layer's number."""
-        if cache is None:
-            sees = subsequent_mask(tgt.size(1), tgt.device)[None]
-            query, residual = self.norm1(tgt), tgt
-        else:
-            sees = torch.ones(tgt.size(0), 1, tgt.size(1), dtype=torch.bool, device=tgt.device)
-            query, residual = self.norm1(tgt[:, -1:]), tgt[:, -1:]
+    def forward_last(self, tgt, memory, index, kv=None):
+        """One search step. Without `kv`: tgt (N, L, d) is the whole prefix, every position is
+        computed. With `kv`, this layer's self-attention keys and values of the earlier positions
+        stacked (2, N, h, L-1, d_k): tgt (N, 1, d) is the newest position alone. -> (outputs of
+        tgt's positions, keys and values of all L positions, stacked). ESPnet recomputes the earlier positions'
+        keys and values every step (the same values); keeping them makes a step O(L), not O(L²).
+        memory: a SharedMemory; index: this layer's number."""
         h = self.norm1(tgt)
-        x = residual + self.dropout(self.self_attn(query, h, h, sees))
+        kv_new = torch.stack(self.self_attn.project_kv(h, h))
+        if kv is None:
+            kv, sees = kv_new, subsequent_mask(tgt.size(1), tgt.device)[None]
+        else:
+            kv = torch.cat([kv, kv_new], dim=3)
+            sees = torch.ones(tgt.size(0), 1, kv.size(3), dtype=torch.bool, device=tgt.device)
+        x = tgt + self.dropout(self.self_attn.forward_kv(h, kv[0], kv[1], sees))
         x = x + self.dropout(memory.attend(index, self.src_attn, self.norm2(x)))
-        x = x + self.dropout(self.feed_forward(self.norm3(x)))
-        return x if cache is None else torch.cat([cache, x], dim=1)
+        return x + self.dropout(self.feed_forward(self.norm3(x))), kv
 
 
 class TransformerDecoder(nn.Module):
@@ -80,12 +82,14 @@ class TransformerDecoder(nn.Module):
 
     def forward_step(self, memory, ys, cache=None):
         """Next-token log-probs for each prefix: ys (N, L) -> ((N, V), new cache). The cache holds
-        each layer's outputs for ys[:, :-1] (from the previous step), so only the last position is
-        computed, as ESPnet's batch_score does. memory: the search's SharedMemory
-        (htr.decode.rows), whose rows are ys's rows."""
+        each layer's self-attention keys and values for ys[:, :-1] (from the previous step), so
+        only the last position is computed. memory: the search's SharedMemory (htr.decode.rows),
+        whose rows are ys's rows."""
         x = self.embed(ys)
+        if cache is not None:
+            x = x[:, -1:]
         new_cache = []
         for i, layer in enumerate(self.decoders):
-            x = layer.forward_last(x, memory, i, None if cache is None else cache[i])
-            new_cache.append(x)
+            x, kv = layer.forward_last(x, memory, i, None if cache is None else cache[i])
+            new_cache.append(kv)
         return torch.log_softmax(self.output_layer(self.after_norm(x[:, -1])), dim=-1), new_cache

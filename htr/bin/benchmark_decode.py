@@ -32,9 +32,16 @@ from htr.registry import build_model, initialize
 from htr.bin.benchmark_ensemble import error_rates
 from htr.errors import run_tool
 from htr.quantize import quantize
+from htr.train.tasks import ESPNET_INFERENCE_KEYS
 from htr.utils.benchmarking import add_device_options, device_from
 
 SEED_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "tuning" / "train_conformer_seed.yaml"
+# What ESPnet's ASRTask.build_model reads that a bare model config leaves out (a trained model's
+# config.yaml has them all)
+ESPNET_DEFAULTS = {"token_type": "char", "bpemodel": None, "init": None, "model": "espnet", "frontend": None,
+                   "frontend_conf": {}, "specaug": None, "specaug_conf": {}, "preencoder": None, "preencoder_conf": {},
+                   "postencoder": None, "postencoder_conf": {}, "normalize": None, "normalize_conf": {},
+                   "ctc_conf": {}}
 
 
 def random_model_and_inputs(num, frames, device):
@@ -135,7 +142,7 @@ def main(argv=None):
     if not args.model_file:
         model, config, random_feats = random_model_and_inputs(args.num, args.frames, device)
         feats = feats if args.feats else random_feats
-        espnet_config = config
+        espnet_config = {**ESPNET_DEFAULTS, **ESPNET_INFERENCE_KEYS, **config}
     rows = {"htr batched": Recognizer(model, config, search, device=device)}
     if device.type == "cpu":
         rows["htr batched, int8"] = Recognizer(quantize(copy.deepcopy(model).cpu(), "int8"), config, search)

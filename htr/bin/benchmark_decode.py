@@ -30,6 +30,7 @@ from htr.decode.search_options import SearchOptions
 from htr.model_loading import load_config, locate
 from htr.registry import build_model, initialize
 from htr.bin.benchmark_ensemble import error_rates
+from htr.data.datadir import read_text
 from htr.errors import run_tool
 from htr.quantize import quantize
 from htr.train.tasks import ESPNET_INFERENCE_KEYS
@@ -111,7 +112,7 @@ def references(feats_scp, keys):
     text = Path(feats_scp).parent / "text" if feats_scp else None
     if not text or not text.exists():
         return None
-    refs = dict(line.rstrip("\n").partition(" ")[::2] for line in text.open(encoding="utf-8"))
+    refs = read_text(text)
     return {k: refs.get(k, "") for k in keys}
 
 

@@ -23,40 +23,25 @@ import sys
 from PIL import Image
 
 from htr.data.image_features import BadImageError
-from htr.decode import search_options
-from htr.decode.recognizer import Recognizer
+from htr.decode import model_options
 from htr.decode.result_json import clean, result_json
 from htr.errors import run_tool
-from htr.quantize import CHOICES as QUANTIZE_CHOICES
 
 
 def get_parser():
     p = argparse.ArgumentParser(prog="htr recognize", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+")
-    p.add_argument("--model", required=True, action="append",
-                   help="model zip, pack dir, experiment dir, URL or hub name; repeat it for an ensemble")
-    p.add_argument("--ensemble_weights", type=float, nargs="+", default=None,
-                   help="one weight per --model (default: equal)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--batch_size", type=int, default=8)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none",
-                   help="int8: linear layers in int8 for faster CPU decoding (see the README)")
-    p.add_argument("--lm_train_config", default=None, help="neural LM config (default: the pack's)")
-    p.add_argument("--lm_file", default=None, help="neural LM weights (default: the pack's)")
-    p.add_argument("--ngram_file", default=None, help="n-gram ARPA file (default: the pack's)")
-    search_options.add_arguments(p)
+    model_options.add_arguments(p)
     return p
 
 
 def main(argv=None):
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    settings = {n: getattr(args, n) for n in search_options.names()}
-    rec = Recognizer.from_pretrained(args.model[0], device=args.device, lm_train_config=args.lm_train_config,
-                                     lm_file=args.lm_file, ngram_file=args.ngram_file, ensemble=args.model[1:],
-                                     ensemble_weights=args.ensemble_weights, quantize=args.quantize, **settings)
+    rec = model_options.recognizer(args)
     decoding = rec.describe()
     failed = 0
     for start in range(0, len(args.images), args.batch_size):

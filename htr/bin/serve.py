@@ -5,8 +5,8 @@
 
 Requests that arrive together are decoded together in the batched search (up to --max_batch; a
 batch waits at most --max_wait_ms for requests still being uploaded, a lone request not at all;
---max_batch 1 turns batching off). The model
-decodes as its pack says, as in `htr recognize`; every search option overrides for all requests.
+--max_batch 1 turns batching off). The model decodes as its pack says, with the options of `htr
+recognize` (htr.decode.model_options); every search option overrides for all requests.
 Uploads stay in memory: the server writes no file. It binds to 127.0.0.1 unless told otherwise;
 the log (stderr) has one line per request and per batch.
 """
@@ -14,10 +14,8 @@ import argparse
 import logging
 import signal
 
-from htr.decode import search_options
-from htr.decode.recognizer import Recognizer
+from htr.decode import model_options
 from htr.errors import UserError, run_tool
-from htr.quantize import CHOICES as QUANTIZE_CHOICES
 from htr.serve.server import RecognitionService, is_loopback, make_server
 from htr.serve.upload import Limits
 
@@ -27,14 +25,9 @@ log = logging.getLogger("htr.serve")
 def get_parser():
     p = argparse.ArgumentParser(prog="htr serve", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, action="append",
-                   help="model zip, pack dir, experiment dir, URL or hub name; repeat it for an ensemble")
-    p.add_argument("--ensemble_weights", type=float, nargs="+", default=None)
+    model_options.add_arguments(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=8000, help="port (0: any free one; the log says which)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--quantize", choices=QUANTIZE_CHOICES, default="none",
-                   help="int8: linear layers in int8 for faster CPU decoding (see the README)")
     p.add_argument("--max_batch", type=int, default=16, help="most requests decoded together (1: no batching)")
     p.add_argument("--max_wait_ms", type=float, default=50.0,
                    help="how long the first request of a batch may wait for others on their way")
@@ -44,10 +37,6 @@ def get_parser():
     p.add_argument("--max_frames", type=int, default=Limits.max_frames,
                    help="most feature frames of one image (a very wide image is refused before decoding)")
     p.add_argument("--io_timeout", type=float, default=60, help="seconds a stalled upload may wait (then 408)")
-    p.add_argument("--lm_train_config", default=None, help="neural LM config (default: the pack's)")
-    p.add_argument("--lm_file", default=None, help="neural LM weights (default: the pack's)")
-    p.add_argument("--ngram_file", default=None, help="n-gram ARPA file (default: the pack's)")
-    search_options.add_arguments(p)
     return p
 
 
@@ -57,11 +46,7 @@ def main(argv=None):
     if args.max_batch < 1 or args.max_wait_ms < 0:
         raise UserError(f"--max_batch must be >= 1 and --max_wait_ms >= 0 (got {args.max_batch}, {args.max_wait_ms})")
     limits = Limits(int(args.max_upload_mb * 2 ** 20), args.max_image_pixels, args.max_image_side, args.max_frames)
-    settings = {n: getattr(args, n) for n in search_options.names()}
-    rec = Recognizer.from_pretrained(args.model[0], device=args.device, lm_train_config=args.lm_train_config,
-                                     lm_file=args.lm_file, ngram_file=args.ngram_file, ensemble=args.model[1:],
-                                     ensemble_weights=args.ensemble_weights, quantize=args.quantize, **settings)
-    service = RecognitionService(rec, " + ".join(map(str, args.model)), limits, args.max_batch, args.max_wait_ms)
+    service = RecognitionService(model_options.recognizer(args), " + ".join(map(str, args.model)), limits, args.max_batch, args.max_wait_ms)
     try:
         server = make_server(service, args.host, args.port, args.io_timeout)
     except OSError as e:

@@ -15,6 +15,10 @@ Backends (cmd.sh chooses one):
 - slurm: one `sbatch --wait --array=1-N` job array; --gpu/--mem/--time/--num_threads/--partition
   map to Slurm options; --num_nodes K > 1 asks for K nodes and starts the command under `srun`
   (one task per GPU: the trainer's --dist_launcher slurm reads its rank from Slurm).
+  --requeue K: preemption-safe training. The job may be requeued by Slurm (sbatch --requeue), gets
+  SIGUSR1 --signal_lead seconds before its time limit (passed on to the command, as SIGTERM is),
+  and a job that exits with status 75 (the trainer's "checkpoint written on a signal: rerun to
+  continue") is resubmitted, up to K times; with --resume true it continues at the next batch.
 - ssh: jobs go round-robin to the hosts of --hosts (a file, one host per line, or a comma list);
   each runs `cd <this dir> && . ./path.sh` first, so a shared file system is assumed.
 
@@ -57,6 +61,10 @@ def parse(argv):
     p.add_argument("--num_nodes", "--num-nodes", type=int, default=1)
     p.add_argument("--partition", default=None)
     p.add_argument("--hosts", default=None, help="ssh backend: host file or comma-separated hosts")
+    p.add_argument("--requeue", type=int, default=0,
+                   help="slurm backend: resubmit a job that exits with 75 (checkpointed on a signal) up to K times")
+    p.add_argument("--signal_lead", type=int, default=180,
+                   help="with --requeue: seconds before the time limit at which the job gets SIGUSR1")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
     rest = args.rest
@@ -75,6 +83,8 @@ def parse(argv):
         p.error(f"the log file {args.log} must contain {args.job_var} when running {args.job_var}=... jobs")
     if args.num_nodes > 1 and args.backend != "slurm":
         p.error("--num_nodes > 1 needs the slurm backend")
+    if args.requeue and args.backend != "slurm":
+        p.error("--requeue needs the slurm backend")
     return args
 
 
@@ -179,6 +189,7 @@ def slurm_script(args, queue_dir, name):
     log = substitute(args.log, args.job_var, "${SLURM_ARRAY_TASK_ID}")
     run = f"srun --ntasks-per-node={max(args.gpu, 1)} bash -c {shlex.quote(command)}" if args.num_nodes > 1 \
         else f"( {command} )"
+    run = forwarding_signals(run) if args.requeue else f'{run} >> "$log" 2>&1\ncode=$?'
     return f"""#!/usr/bin/env bash
 cd {shlex.quote(os.getcwd())}
 [ ! -f path.sh ] || . ./path.sh
@@ -187,8 +198,7 @@ log="{log}"
 mkdir -p "$(dirname "$log")"
 start=$(date +%s)
 {{ echo "# "{shlex.quote(command)}; echo "# Started at $(date)"; echo "#"; }} > "$log"
-{run} >> "$log" 2>&1
-code=$?
+{run}
 elapsed=$(( $(date +%s) - start ))
 echo "# Accounting: time=$elapsed threads={args.num_threads}" >> "$log"
 echo "# Ended (code $code) at $(date), elapsed time $elapsed seconds" >> "$log"
@@ -197,10 +207,30 @@ exit $code
 """
 
 
-def sbatch_options(args, queue_dir, name):
-    array = f"{args.first}-{args.last}" + (f"%{args.max_jobs_run}" if args.max_jobs_run else "")
+PREEMPTED = 75  # htr.train.preemption.PREEMPTED (not imported: the launcher does not load torch)
+
+
+def forwarding_signals(run):
+    """Run the command in the background and pass SIGUSR1/SIGTERM on to it: `--signal=B:USR1@T`
+    reaches only the batch shell, and a shell killed by SIGTERM would never write the exit code."""
+    return f"""{run} >> "$log" 2>&1 &
+child=$!
+trap 'kill -USR1 $child 2>/dev/null' USR1
+trap 'kill -TERM $child 2>/dev/null' TERM
+while :; do
+    wait $child; code=$?
+    kill -0 $child 2>/dev/null || break  # still running: a trapped signal interrupted the wait
+done"""
+
+
+def sbatch_options(args, queue_dir, name, jobs=None):
+    jobs = jobs or job_ids(args)
+    array = (f"{args.first}-{args.last}" if jobs == job_ids(args) else ",".join(map(str, jobs))) + \
+        (f"%{args.max_jobs_run}" if args.max_jobs_run else "")
     opts = ["--parsable", "--wait", f"--job-name={name}", f"--array={array}",
             f"--output={queue_dir}/{name}.%a.out", f"--cpus-per-task={args.num_threads}"]
+    if args.requeue:
+        opts += ["--requeue", f"--signal=B:USR1@{args.signal_lead}"]
     if args.gpu:
         opts.append(f"--gres=gpu:{args.gpu}")
     if args.mem:
@@ -225,12 +255,28 @@ def run_slurm(args):
     script = queue_dir / f"{name}.sh"
     script.write_text(slurm_script(args, queue_dir, name))
     script.chmod(0o755)
-    sbatch = subprocess.run(["sbatch", *sbatch_options(args, queue_dir, name), str(script)],
+    codes, pending = {}, job_ids(args)
+    for attempt in range(args.requeue + 1):
+        if attempt:
+            sys.stderr.write(f"htr-run_jobs: job(s) {', '.join(map(str, pending))} checkpointed on a signal "
+                             f"(status {PREEMPTED}): resubmitting ({attempt} of {args.requeue})\n")
+        codes.update(submit(args, queue_dir, name, script, pending))
+        pending = [job for job in pending if codes[job] == PREEMPTED]
+        if not pending:
+            break
+    return codes
+
+
+def submit(args, queue_dir, name, script, jobs):
+    """One `sbatch --wait` of the array jobs `jobs` -> {job: exit code}."""
+    for job in jobs:
+        (queue_dir / f"{name}.done.{job}").unlink(missing_ok=True)
+    sbatch = subprocess.run(["sbatch", *sbatch_options(args, queue_dir, name, jobs), str(script)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if sbatch.returncode != 0 and not any(queue_dir.glob(f"{name}.done.*")):
         sys.stderr.write(f"htr-run_jobs: sbatch failed ({sbatch.returncode}): {sbatch.stdout}")
     codes = {}
-    for job in job_ids(args):
+    for job in jobs:
         done = queue_dir / f"{name}.done.{job}"
         codes[job] = int(done.read_text().strip() or 1) if done.exists() else 1  # no file: killed or never ran
     return codes

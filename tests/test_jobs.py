@@ -1,8 +1,10 @@
 """The job launcher (htr.jobs): local jobs, and the slurm and ssh backends through stand-in
 sbatch/srun/ssh executables (tests/standins) that record their arguments and run locally."""
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -85,3 +87,47 @@ def test_local_jobs_share_the_cores(tmp_path, monkeypatch):
     assert f"threads={max(1, os.cpu_count() // 2)}" in (tmp_path / "log/t.1.log").read_text()
     assert launch(tmp_path, "log/one.log", "bash", "-c", "echo threads=$OMP_NUM_THREADS").returncode == 0
     assert f"threads={os.cpu_count()}" in (tmp_path / "log/one.log").read_text()
+
+
+def test_slurm_requeue_resubmits_the_jobs_that_checkpointed_on_a_signal(tmp_path):
+    # job 2 exits 75 (checkpoint written on a signal) on its first two runs, then finishes
+    counter = tmp_path / "runs"
+    counter.mkdir()
+    command = ["bash", "-c", f"touch {counter}/JOB.$RANDOM$RANDOM; "
+               f"[ JOB != 2 ] || [ $(ls {counter} | grep -c '^2[.]') -ge 3 ] || exit 75"]
+    r = launch(tmp_path, "--requeue", 3, "--time", "1:00:00", "JOB=1:3", "log/t.JOB.log", *command, backend="slurm")
+    assert r.returncode == 0, r.stderr
+    calls = record(tmp_path)
+    assert len(calls) == 3 and "--array=1-3" in calls[0] and "--array=2 " in calls[1] + " "
+    assert all("--requeue" in c and "--signal=B:USR1@180" in c for c in calls)
+    assert r.stderr.count("checkpointed on a signal (status 75): resubmitting") == 2
+    assert "# Ended (code 0)" in (tmp_path / "log/t.2.log").read_text()
+    # out of requeues: the job fails with its log named
+    r = launch(tmp_path, "--requeue", 1, "log/p.log", "bash", "-c", "exit 75", backend="slurm")
+    assert r.returncode == 1 and "log is in log/p.log" in r.stderr
+
+
+def test_slurm_script_passes_usr1_on_to_the_command(tmp_path):
+    """Slurm's --signal=B:USR1@T signals the batch shell alone: the script must hand it to the
+    command and still record the command's exit status."""
+    script = tmp_path / "waits.py"
+    script.write_text("import os, signal, sys, time\n"
+                      "got = []\nsignal.signal(signal.SIGUSR1, lambda s, f: got.append(s))\n"
+                      "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+                      "while not got: time.sleep(0.02)\nprint('saved a checkpoint'); sys.exit(75)\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    make = subprocess.run([sys.executable, "-c", "import sys; from htr import jobs; a = jobs.parse(sys.argv[1:]); "
+                           "print(jobs.slurm_script(a, sys.argv[-1].rsplit('/', 1)[0] + '/q', 'w'))",
+                           "--backend", "slurm", "--requeue", "1", "log/w.log", sys.executable, str(script),
+                           str(tmp_path / "pid")], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    (tmp_path / "q").mkdir()
+    (tmp_path / "w.sh").write_text(make.stdout)
+    shell = subprocess.Popen(["bash", str(tmp_path / "w.sh")], cwd=tmp_path, env={**env, "SLURM_ARRAY_TASK_ID": "1"})
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    shell.send_signal(signal.SIGUSR1)
+    assert shell.wait(timeout=30) == 75
+    assert (tmp_path / "q" / "w.done.1").read_text().strip() == "75"
+    log = (tmp_path / "log" / "w.log").read_text()
+    assert "saved a checkpoint" in log and "# Ended (code 75)" in log

@@ -9,7 +9,8 @@ insertions ∅→x, errors by position in the line and by line length, CER per w
 and insertions as an extra column and row) and `cer_per_writer.png`. Writers come from --utt2spk
 (default: utt2spk beside --ref when present), else from the utterance-id prefix before the first
 '-'; with neither, the writer plot is skipped and the report says so. Characters are aligned as
-`htr.bin.score --units char` aligns them, so the total errors are its CER's.
+`htr.bin.score --units char` aligns them, so the total errors are its CER's. Each file appears whole
+or not at all, error_report.md last.
 """
 import argparse
 from pathlib import Path
@@ -18,6 +19,7 @@ from htr.data.datadir import read_kv, read_text
 from htr.errors import UserError, run_tool
 from htr.score.error_report import analyse, confusion_matrix, ranked_writers, report_markdown, writer_map
 from htr.text.tokenizer import SPACE
+from htr.utils.atomic import atomic_path, atomic_write_text, clean_temp_files
 from htr.utils.plot import bar_chart, labeled_heatmap
 
 PLOT_CHARS = 30  # rows of the confusion plot: more would not be readable
@@ -68,15 +70,19 @@ def main(argv=None):
     analysis = analyse(refs, hyps, writers, args.case_sensitive, args.position_bins, args.length_bin)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plot_confusions(out / "confusions.png", analysis)
+    clean_temp_files(out)
+    (out / "error_report.md").unlink(missing_ok=True)  # the report comes back last, after its plots
+    with atomic_path(out / "confusions.png", suffix=".png") as tmp:  # Pillow picks the format by extension
+        plot_confusions(tmp, analysis)
     plots = ["confusions"]
     if writers:
-        plot_writers(out / "cer_per_writer.png", analysis)
+        with atomic_path(out / "cer_per_writer.png", suffix=".png") as tmp:
+            plot_writers(tmp, analysis)
         plots.append("cer_per_writer")
     else:
         (out / "cer_per_writer.png").unlink(missing_ok=True)  # not a stale plot of another run
     report = report_markdown(analysis, args.top, source, args.case_sensitive, plots)
-    (out / "error_report.md").write_text(report, encoding="utf-8")
+    atomic_write_text(out / "error_report.md", report)
     t = analysis.total
     print(f"{t.errors} character errors in {t.chars} ({100 * (t.rate or 0):.1f}% CER): {out / 'error_report.md'}")
 

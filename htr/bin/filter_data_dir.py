@@ -5,11 +5,11 @@
 Reads feats.scp, feats_shape and text; drops lines with fewer than --min_frames or more than
 --max_frames frames (0: no limit) or with an empty transcript (unless --keep_empty_text true).
 Writes feats.scp, feats_shape, text, utt2spk, spk2utt (and word_segments) for the kept lines and `filtered`
-(one dropped line per row, with the reason), and logs the count per reason.
+(one dropped line per row, with the reason), and logs the count per reason. Each file appears whole
+or not at all; feats.scp is removed first and written last.
 """
 import argparse
 import logging
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from htr.data.frontend import FRONTEND_FILE
 from htr.data.datadir import copy_utt_files, read_kv, read_text, write_kv
 from htr.utils.options import str2bool
 from htr.errors import run_tool
+from htr.utils.atomic import atomic_copy, clean_temp_files
 
 
 def drop_reason(frames, text, min_frames, max_frames, keep_empty_text):
@@ -52,16 +53,20 @@ def main(argv=None):
         else:
             kept[utt] = entry
     dst.mkdir(parents=True, exist_ok=True)
-    write_kv(dst / "feats.scp", kept)
+    clean_temp_files(dst)
+    (dst / "feats.scp").unlink(missing_ok=True)  # says dst is complete: back last, never beside old files
     write_kv(dst / "feats_shape", {u: shapes[u] for u in kept})
     write_kv(dst / "filtered", dropped)
     copy_utt_files(src, dst, set(kept))
     if (src / "word_segments").exists():  # a subset of the lines: kept ones only
         segments = read_kv(src / "word_segments")
         write_kv(dst / "word_segments", {u: segments[u] for u in kept if u in segments})
+    else:
+        (dst / "word_segments").unlink(missing_ok=True)
     for name in ("feats_dim", FRONTEND_FILE):  # what the features are, unchanged by filtering
         if (src / name).exists():
-            shutil.copy(src / name, dst / name)
+            atomic_copy(src / name, dst / name)
+    write_kv(dst / "feats.scp", kept)
     counts = Counter(reason.split(" ")[0] for reason in dropped.values())
     logging.info("%s -> %s: kept %d of %d lines; dropped %s", src, dst, len(kept), len(feats),
                  ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none")

@@ -10,12 +10,12 @@ the utterances written, so out_dir is itself a valid data dir. Word segments
 `--segment_words true` the other lines are segmented by column projection where the gaps are
 unambiguous; both go to `<out_dir>/word_segments`, with the counts logged. Images that cannot be read, are
 empty, or resize to zero width are reported (file named) and listed in `<out_dir>/bad_images`;
-all good images are still written.
+all good images are still written. Each output appears whole or not at all, and feats.scp (what
+later stages read) is removed first and written last: a feats.scp is always a finished run's.
 """
 import argparse
 import functools
 import logging
-import sys
 from collections import Counter
 from multiprocessing import Pool
 from pathlib import Path
@@ -28,7 +28,8 @@ from htr.data.image_features import BadImageError, load_image_and_features
 from htr.data.word_segments import projection_spans, read_word_segments, scale_spans, write_word_segments
 from htr.utils.options import str2bool
 from htr.utils.progress import Progress
-from htr.errors import run_tool
+from htr.errors import UserError, run_tool
+from htr.utils.atomic import atomic_write, clean_temp_files
 
 
 def _extract(item, height, width_factor):
@@ -46,30 +47,40 @@ def _extract(item, height, width_factor):
     return utt, feats, None, (scale_spans(spans, len(feats) / image.width, len(feats)), source)
 
 
+def write_matrix(f, utt, feats):
+    """Append one utterance to an open ark; return the offset its scp entry names."""
+    start = f.tell()
+    kaldiio.save_ark(f, {utt: feats})
+    return start + len(f"{utt} ".encode())
+
+
 def images_to_ark(img_scp, out_dir, height=100, width_factor=0.5, nj=1, word_segments=None, segment_text=None):
-    """Write feats.{ark,scp}, feats_shape and bad_images (and word_segments) under out_dir; return
-    (n_written, bad list). word_segments: {utt: pixel spans} given by the corpus; segment_text:
-    {utt: transcript} of the lines to segment by projection when they have no given spans."""
+    """Write feats.ark, feats_shape and bad_images (and word_segments) under out_dir, each whole or
+    not at all; return (feats.scp table, bad list) for the caller to write feats.scp last.
+    word_segments: {utt: pixel spans} given by the corpus; segment_text: {utt: transcript} of the
+    lines to segment by projection when they have no given spans."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    clean_temp_files(out_dir)
+    # feats.scp says the features are complete: gone first, back last, never beside another run's ark
+    (out_dir / "feats.scp").unlink(missing_ok=True)
     word_segments, segment_text = word_segments or {}, segment_text or {}
     items = [(utt, path, len(segment_text.get(utt, "").split()), word_segments.get(utt))
              for utt, path in read_kv(img_scp).items()]
     extract = functools.partial(_extract, height=height, width_factor=width_factor)
-    bad, shapes, segments, sources = [], {}, {}, Counter()
-    ark, scp = out_dir / "feats.ark", out_dir / "feats.scp"
+    bad, scp, shapes, segments, sources = [], {}, {}, {}, Counter()
+    ark = out_dir / "feats.ark"
     pool = Pool(nj) if nj > 1 else None
     results = pool.imap(extract, items, chunksize=8) if pool else map(extract, items)
     try:
-        with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer, \
-                Progress(len(items), desc=f"features {img_scp}", unit="img") as progress:
+        with atomic_write(ark, "wb") as f, Progress(len(items), desc=f"features {img_scp}", unit="img") as progress:
             for utt, feats, error, spans in results:
                 progress.update()
                 if error is not None:
                     logging.warning("skipping %s: %s", utt, error)
                     bad.append((utt, error))
                     continue
-                writer(utt, feats)
+                scp[utt] = f"{ark}:{write_matrix(f, utt, feats)}"
                 shapes[utt] = f"{feats.shape[0]},{feats.shape[1]}"
                 if spans is not None:
                     segments[utt] = spans[0]
@@ -82,13 +93,15 @@ def images_to_ark(img_scp, out_dir, height=100, width_factor=0.5, nj=1, word_seg
     ImageFrontend(height, width_factor).write(out_dir)  # what made these features: training records it
     if segments:
         write_word_segments(out_dir / "word_segments", segments)
+    else:
+        (out_dir / "word_segments").unlink(missing_ok=True)  # not another run's
     if word_segments or segment_text:
         logging.info("word segments: %d given, %d by column projection, %d lines unsegmented",
                      sources["given"], sources["projection"], len(shapes) - len(segments))
-    with open(out_dir / "bad_images", "w", encoding="utf-8") as f:
+    with atomic_write(out_dir / "bad_images") as f:
         for utt, error in bad:
             f.write(f"{utt} {error}\n")
-    return len(shapes), bad
+    return scp, bad
 
 
 def get_parser():
@@ -109,13 +122,14 @@ def main(argv=None):
     data_dir = Path(args.data_dir)
     img_scp = data_dir / "img.scp"
     if not img_scp.exists():
-        sys.exit(f"{img_scp}: not found")
+        raise UserError(f"{img_scp}: not found")
     given = read_word_segments(data_dir / "word_segments") if (data_dir / "word_segments").exists() else {}
     text = read_text(data_dir / "text") if args.segment_words and (data_dir / "text").exists() else {}
-    n, bad = images_to_ark(img_scp, args.out_dir, args.height, args.width_factor, args.nj, given, text)
-    copy_utt_files(data_dir, args.out_dir, set(read_kv(Path(args.out_dir) / "feats_shape")))
+    scp, bad = images_to_ark(img_scp, args.out_dir, args.height, args.width_factor, args.nj, given, text)
+    copy_utt_files(data_dir, args.out_dir, set(scp))
+    write_kv(Path(args.out_dir) / "feats.scp", scp)  # last: the features are complete
     logging.info("wrote %d utterances to %s/feats.scp; %d bad images listed in %s/bad_images",
-                 n, args.out_dir, len(bad), args.out_dir)
+                 len(scp), args.out_dir, len(bad), args.out_dir)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 
 Writes <output_dir>/ppl (the perplexity: exp of the total negative log-likelihood over the number
 of predicted tokens, <eos> included), <output_dir>/base (the same with base-2 cross entropy) and
-<output_dir>/utt2ppl (per line).
+<output_dir>/utt2ppl (per line), each whole or not at all, ppl last.
 """
 import argparse
 import logging
@@ -21,6 +21,7 @@ from htr.text.tokenizer import build_tokenizer
 from htr.utils.options import data_triple
 from htr.utils.progress import Progress
 from htr.errors import run_tool
+from htr.utils.atomic import atomic_write_text
 
 
 def perplexity(model, tokenizer, text, batch_size=64, device="cpu"):
@@ -61,9 +62,10 @@ def main(argv=None):
                               device)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ppl").write_text(f"{ppl}\n")
-    (out / "base").write_text(f"{math.log2(ppl)}\n")
+    (out / "ppl").unlink(missing_ok=True)  # what the recipe reads: back last
     write_kv(out / "utt2ppl", {u: f"{v:.4f}" for u, v in per_utt.items()})
+    atomic_write_text(out / "base", f"{math.log2(ppl)}\n")
+    atomic_write_text(out / "ppl", f"{ppl}\n")
     logging.info("perplexity %.4f on %s -> %s/ppl", ppl, args.data_path_and_name_and_type[0], out)
 
 

@@ -14,8 +14,9 @@ each line. A pack's LMs are used unless --lm_weight 0 / --ngram_weight 0; --lm_f
 features (type `kaldi_ark`) made by another front end are refused.
 
 Writes <output_dir>/{1..nbest}best_recog/{text,token,token_int,score} and the resolved settings as
-<output_dir>/decode.yaml. An input too short for the model, or that cannot be read, gets an empty
-hypothesis and a warning. `--greedy_ctc true` takes the best CTC path instead of the beam search.
+<output_dir>/decode.yaml once everything is decoded, each file whole or not at all: 1best_recog/text
+is removed at the start and written last. An input too short for the model, or that cannot be read,
+gets an empty hypothesis and a warning. `--greedy_ctc true` takes the best CTC path instead of the beam search.
 """
 import argparse
 import logging
@@ -31,6 +32,7 @@ from htr.decode import search_options
 from htr.decode.recognizer import Recognizer, frames_of
 from htr.errors import UserError, run_tool
 from htr.quantize import CHOICES as QUANTIZE_CHOICES
+from htr.utils.atomic import atomic_path, atomic_write_text, clean_temp_files
 from htr.utils.options import Append, config_defaults
 from htr.utils.progress import Progress
 
@@ -92,25 +94,37 @@ class Inputs:
         return self.table[key]
 
 
+RESULT_FILES = ("token", "token_int", "score", "text")  # text last: scoring reads it
+
+
 def write_results(out_dir, results, nbest):
-    """ESPnet's layout: {n}best_recog/{text,token,token_int,score}, keys in sorted order."""
-    for n in range(1, nbest + 1):
-        d = Path(out_dir) / f"{n}best_recog"
-        d.mkdir(parents=True, exist_ok=True)
-        files = {name: open(d / name, "w", encoding="utf-8") for name in ("text", "token", "token_int", "score")}
+    """ESPnet's layout: {n}best_recog/{text,token,token_int,score}, keys in sorted order, each file
+    whole or not at all; 1best_recog/text, what later stages read, comes last."""
+    for n in [*range(2, nbest + 1), 1]:
+        lines = {name: [] for name in RESULT_FILES}
         for key in sorted(results, key=sort_key):
             if len(results[key]) < n:
                 if n == 1:  # every input has a 1-best line, empty when it could not be decoded
-                    for f in files.values():
-                        f.write(f"{key}\n")
+                    for name in RESULT_FILES:
+                        lines[name].append(f"{key}\n")
                 continue
             r = results[key][n - 1]
-            files["text"].write(f"{key} {r['text']}\n")
-            files["token"].write(f"{key} {' '.join(r['tokens'])}\n")
-            files["token_int"].write(f"{key} {' '.join(map(str, r['token_int']))}\n")
-            files["score"].write(f"{key} {r['score']}\n")
-        for f in files.values():
-            f.close()
+            lines["text"].append(f"{key} {r['text']}\n")
+            lines["token"].append(f"{key} {' '.join(r['tokens'])}\n")
+            lines["token_int"].append(f"{key} {' '.join(map(str, r['token_int']))}\n")
+            lines["score"].append(f"{key} {r['score']}\n")
+        for name in RESULT_FILES:
+            atomic_write_text(Path(out_dir) / f"{n}best_recog" / name, "".join(lines[name]))
+
+
+def start_output(out_dir):
+    """No earlier run's results may look like this run's: 1best text and decode.yaml go first."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for d in [out_dir, *out_dir.glob("*best_recog")]:
+        clean_temp_files(d)
+    (out_dir / "1best_recog" / "text").unlink(missing_ok=True)
+    (out_dir / "decode.yaml").unlink(missing_ok=True)
 
 
 def parse_args(argv=None):
@@ -141,8 +155,7 @@ def main(argv=None):
                                             quantize=args.quantize, **settings)
     described = recognizer.describe()
     logging.info("decoding with %s", described)
-    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-    recognizer.options.write(Path(args.output_dir) / "decode.yaml")  # rerun with --config <output_dir>/decode.yaml
+    start_output(args.output_dir)
     inputs = Inputs(args.data_path_and_name_and_type, recognizer)
     keys = list(read_kv(args.key_file, allow_empty_value=True)) if args.key_file else inputs.keys
     results = {}
@@ -163,6 +176,8 @@ def main(argv=None):
                     results[key] = nbest
                 progress.update(len(batch))
             progress.update(len(keys[start:start + chunk]) - len(feats))
+    with atomic_path(Path(args.output_dir) / "decode.yaml") as tmp:
+        recognizer.options.write(tmp)  # rerun with --config <output_dir>/decode.yaml
     write_results(args.output_dir, results, recognizer.options.nbest)
     logging.info("decoded %d inputs -> %s", len(results), args.output_dir)
 

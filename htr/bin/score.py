@@ -5,9 +5,9 @@
 
 For each unit writes `<out_dir>/score_{wer,cer,ter}/` with `ref.trn`, `hyp.trn` (sclite's trn
 format, so the real sclite can rescore them), `result.txt` (per-utterance alignments and the table)
-and `scores.json`; prints the table. A reference line without a hypothesis is an error; an empty
-hypothesis is scored as all deletions. Case is folded for ASCII letters unless --case_sensitive
-(sclite's default, which ESPnet's results use).
+and `scores.json`, each whole or not at all, scores.json last; prints the table. A reference line
+without a hypothesis is an error; an empty hypothesis is scored as all deletions. Case is folded
+for ASCII letters unless --case_sensitive (sclite's default, which ESPnet's results use).
 """
 import argparse
 import json
@@ -20,10 +20,11 @@ from htr.score.results import METRIC_OF_UNIT
 from htr.score.sclite import TABLE_HEADER, format_alignment, score, table_row
 from htr.text.tokenizer import build_tokenizer
 from htr.errors import run_tool
+from htr.utils.atomic import atomic_write, atomic_write_text, clean_temp_files
 
 
 def write_trn(path, token_lists, utt2spk):
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_write(path) as f:
         for utt, tokens in token_lists.items():
             f.write(f"{' '.join(tokens)} ({utt2spk.get(utt, utt)}-{utt})\n")
 
@@ -35,14 +36,16 @@ def score_unit(refs, hyps, unit, out_dir, dataset, utt2spk, bpemodel=None, case_
     result = score(ref_tokens, hyp_tokens, case_sensitive)
     out = Path(out_dir) / f"score_{METRIC_OF_UNIT[unit].lower()}"
     out.mkdir(parents=True, exist_ok=True)
+    clean_temp_files(out)
+    (out / "scores.json").unlink(missing_ok=True)  # what show_results reads: back last
     write_trn(out / "ref.trn", ref_tokens, utt2spk)
     write_trn(out / "hyp.trn", hyp_tokens, utt2spk)
     table = TABLE_HEADER + table_row(dataset, result.total)
-    with open(out / "result.txt", "w", encoding="utf-8") as f:
+    with atomic_write(out / "result.txt") as f:
         for utt, ops, counts in result.utterances:
             f.write(format_alignment(f"{utt2spk.get(utt, utt)}-{utt}", ops, counts) + "\n")
         f.write(f"{METRIC_OF_UNIT[unit]}\n{table}")
-    (out / "scores.json").write_text(json.dumps(
+    atomic_write_text(out / "scores.json", json.dumps(
         {"unit": unit, "dataset": dataset, "counts": asdict(result.total),
          "percentages": result.total.percentages()}, indent=1))
     return result.total, table

@@ -3,10 +3,10 @@
     python -m htr.bin.show_results exp/ocr_train --output exp/ocr_train/RESULTS.md
 """
 import argparse
-from pathlib import Path
 
 from htr.score.results import results_markdown
 from htr.errors import run_tool
+from htr.utils.atomic import atomic_write_text
 
 
 def main(argv=None):
@@ -16,8 +16,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     text = results_markdown(args.exp_dirs)
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text, encoding="utf-8")
+        atomic_write_text(args.output, text)
     else:
         print(text, end="")
 

@@ -3,6 +3,8 @@
     python -m htr.bin.token_list --token_type char --text data/train/text --output data/token_list/char/tokens.txt
     python -m htr.bin.token_list --token_type bpe --nbpe 100 --text data/train/text \
         --output data/token_list/bpe_unigram100/tokens.txt   # also writes bpe.model beside it
+
+The list is written whole or not at all, and last: a tokens.txt is a finished run's.
 """
 import argparse
 import logging
@@ -11,6 +13,7 @@ from pathlib import Path
 from htr.data.datadir import read_text
 from htr.text.token_list import bpe_token_list, char_token_list, train_bpe, write_token_list
 from htr.errors import run_tool
+from htr.utils.atomic import atomic_path
 
 
 def main(argv=None):
@@ -24,13 +27,15 @@ def main(argv=None):
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     lines = [t for path in args.text for t in read_text(path).values()]
+    Path(args.output).unlink(missing_ok=True)  # the list comes back last, after bpe.model: whole or absent
     if args.token_type == "char":
         tokens = char_token_list(lines)
     else:
         model = train_bpe(lines, Path(args.output).parent / "bpe", args.nbpe, args.bpemode, args.bpe_char_cover)
         tokens = bpe_token_list(model)
         logging.info("sentencepiece model: %s", model)
-    write_token_list(tokens, args.output)
+    with atomic_path(args.output) as tmp:
+        write_token_list(tokens, tmp)
     logging.info("%d tokens from %d lines -> %s", len(tokens), len(lines), args.output)
 
 

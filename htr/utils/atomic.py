@@ -9,6 +9,7 @@ as `*.ark` never pick them up).
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,10 +17,11 @@ UMASK = os.umask(0)
 os.umask(UMASK)
 
 
-def temp_path(path):
-    """A new, empty temp file beside `path`, with the permissions a plain open() would give."""
+def temp_path(path, suffix=""):
+    """A new, empty temp file beside `path`, with the permissions a plain open() would give; `suffix`
+    ends its name for writers that pick the format by extension (Pillow: ".png")."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + suffix)
     os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp makes 0600; outputs are shared like any other file
     os.close(fd)
     return Path(tmp)
@@ -44,12 +46,12 @@ def atomic_write(path, mode="w", encoding="utf-8"):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, suffix=""):
     """`with atomic_path(p) as tmp: writer(tmp)` for writers that want a file name (zip, npz, ark):
     the finished temp file is fsynced and renamed to p; on any error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
+    tmp = temp_path(path, suffix)
     try:
         yield tmp
         with open(tmp, "rb+") as f:
@@ -59,6 +61,12 @@ def atomic_path(path):
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_text(path, text):
+    """Path.write_text, atomically."""
+    with atomic_write(path) as f:
+        f.write(text)
 
 
 def atomic_save(obj, path):
@@ -94,8 +102,16 @@ def fsync_dir(directory):
 
 def clean_temp_files(directory):
     """Remove the temp files a killed writer left in `directory`."""
-    for tmp in list(Path(directory).glob(".*.tmp")) + list(Path(directory).glob(".*.lnk")):
-        tmp.unlink(missing_ok=True)
+    for pattern in (".*.tmp", ".*.tmp.*", ".*.lnk"):
+        for tmp in list(Path(directory).glob(pattern)):
+            tmp.unlink(missing_ok=True)
+
+
+def atomic_copy(src, dst):
+    """shutil.copy, atomically."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+        shutil.copymode(src, tmp)
 
 
 def sha256_file(path, chunk=1 << 20):

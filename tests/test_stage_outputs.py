@@ -121,7 +121,11 @@ class Started:
 
 
 def kill(pid):
-    os.kill(pid, signal.SIGKILL)
+    """SIGKILL one of our processes; a finished one waiting to be reaped ignores it."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:  # finished and reaped: what it wrote must then be complete
+        pass
 
 
 def temp_file(directory, name, old=()):
@@ -220,29 +224,24 @@ def check_stats_dir(d, keys):
 
 
 def test_stats_killed_in_the_recipe_stop_stage_11(prepared, tmp_path):
-    """Job 1 killed while it writes its train split, job 2 at a random moment: no split looks done
-    that is not, nothing is aggregated, and training refuses to start."""
+    """Job 2 killed before it writes anything, job 1 at a random moment of writing (or just after):
+    no split looks done that is not, nothing is aggregated, and training refuses to start."""
     recipe = recipe_copy(prepared, tmp_path, "data", "dump")
     logdir = "exp/ocr_stats_en_char/logdir"
     run = Started(["./run.sh", *RECIPE_ARGS, "--stage", "10", "--stop_stage", "10"], recipe, recipe_env(recipe),
                   tmp_path / "stage10.log")
-    job2 = run.poll_until("stats job 2", lambda: run.tool("ocr_train", f"{logdir}/stats.2"))
-    delay = random.Random(SEED).uniform(0, 3)
-    first = recipe / logdir / "stats.1" / "train" / "speech_shape"
     job1 = run.poll_until("stats job 1", lambda: run.tool("ocr_train", f"{logdir}/stats.1"))
-    start = time.monotonic()
-    run.poll_until("job 1's first output", first.exists)
-    kill(job1)
-    time.sleep(max(0.0, delay - (time.monotonic() - start)))  # the random moment itself, not a wait for it
-    try:
-        kill(job2)
-    except ProcessLookupError:
-        pass  # it had finished: its output must then be complete
+    job2 = run.poll_until("stats job 2", lambda: run.tool("ocr_train", f"{logdir}/stats.2"))
+    run.poll_until("job 2 reading", (recipe / logdir / "stats.2" / "train").exists)  # made before reading
+    kill(job2)
+    run.poll_until("job 1's first output", (recipe / logdir / "stats.1" / "train" / "speech_shape").exists)
+    time.sleep(random.Random(SEED).uniform(0, 0.05))  # the random moment itself, not a wait for it
+    kill(job1)  # a no-op if it has finished: its output must then be complete
     assert run.wait() != 0
+    assert not (recipe / logdir / "stats.2" / "train" / "feats_stats.npz").exists()
     for n in (1, 2):
         check_stats_dir(recipe / logdir / f"stats.{n}",
                         {split: keys_of(recipe / logdir / f"{split}.{n}.scp") for split in ("train", "valid")})
-    assert not (recipe / logdir / "stats.1" / "valid" / "feats_stats.npz").exists()
     assert not list((recipe / "exp/ocr_stats_en_char").glob("*/feats_stats.npz"))
     line = refusal(run_recipe(recipe, "--stage", 11, "--stop_stage", 11, check=False))
     assert line.endswith("stage 10 (ocr_stats) did not finish (no record exp/ocr_stats_en_char/stages/"
@@ -277,10 +276,7 @@ def test_decoding_killed_in_the_recipe_stop_stage_13(prepared, tmp_path):
     run.poll_until("job 1 decoding", (recipe / outputs[0]).exists)  # made once the model is loaded
     kill(job1)
     time.sleep(max(0.0, delay - (time.monotonic() - start)))  # the random moment itself, not a wait for it
-    try:
-        kill(job2)
-    except ProcessLookupError:
-        pass
+    kill(job2)  # a no-op if it has finished: its output must then be complete
     assert run.wait() != 0
     for n, out in enumerate(outputs, 1):
         check_decode_dir(recipe / out, keys_of(decode / "logdir" / f"keys.{n}.scp"))

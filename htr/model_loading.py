@@ -3,6 +3,7 @@ experiment dir (config.yaml + *.pth), or an explicit (config.yaml, model.pth) pa
 
     model, config = htr.load_model("model.zip")
 """
+import contextlib
 import hashlib
 import os
 import re
@@ -13,12 +14,13 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import torch
-import yaml
 
 from htr.data.frontend import ImageFrontend
-from htr.errors import UserError
+from htr.errors import FILE_ERRORS, UserError
 from htr.registry import build_model
+from htr.utils.options import read_yaml
 
 class ModelError(UserError, ValueError):
     """A model path that does not hold a usable model."""
@@ -45,7 +47,7 @@ def safe_extract(zip_path, target):
         for info in zf.infolist():
             dest = (target / info.filename).resolve()
             if info.filename.startswith("/") or not dest.is_relative_to(target):
-                raise ValueError(f"{zip_path}: refusing entry {info.filename!r} outside the target directory")
+                raise ModelError(f"{zip_path}: refusing entry {info.filename!r} outside the target directory")
         zf.extractall(target)
     return target
 
@@ -74,7 +76,7 @@ def _unpack_zip(zip_path, cache_dir=None):
     with zipfile.ZipFile(zip_path) as zf:
         bad = zf.testzip()  # CRC of every member: a damaged download fails here
     if bad is not None:
-        raise ValueError(f"{zip_path}: corrupt member {bad}")
+        raise ModelError(f"{zip_path}: corrupt member {bad}")
     target.parent.mkdir(parents=True, exist_ok=True)
     # a folder of this process's own: processes unpacking the same zip at once never share one
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=target.name + ".tmp-"))
@@ -138,6 +140,18 @@ def fetch(spec, cache_dir=None):
                             "not a hub repo name (owner/name)")
 
 
+def read_meta(meta):
+    """meta.yaml -> its mapping, with `files` and `yaml_files` mappings of names to paths in the pack."""
+    info = read_yaml(meta)
+    for key in ("files", "yaml_files"):
+        entries = info.get(key) or {}
+        if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
+            raise ModelError(f"{meta}: {key} must map names to paths in the pack, got {entries!r:.80}")
+    if not isinstance(info.get("decode_config") or "", str):
+        raise ModelError(f"{meta}: decode_config must be a path in the pack, got {info['decode_config']!r:.80}")
+    return info
+
+
 def meta_entries(root):
     """{key: path in the pack} of meta.yaml's `files` and `yaml_files` (ESPnet's) and htr's
     `decode_config` (top level: ESPnet's downloader hands every `files` entry to Speech2Text as a
@@ -145,7 +159,7 @@ def meta_entries(root):
     meta = Path(root) / "meta.yaml"
     if not meta.exists():
         return {}
-    info = yaml.safe_load(meta.read_text()) or {}
+    info = read_meta(meta)
     decode = {"decode_config": info["decode_config"]} if info.get("decode_config") else {}
     return {**(info.get("files") or {}), **(info.get("yaml_files") or {}), **decode}
 
@@ -184,12 +198,12 @@ def locate(path):
         raise FileNotFoundError(f"{path}: not a model zip or directory")
     meta = path / "meta.yaml"
     if meta.exists():
-        info = yaml.safe_load(meta.read_text())
-        files, yamls = info.get("files", {}), info.get("yaml_files", {})
+        info = read_meta(meta)
+        files, yamls = info.get("files") or {}, info.get("yaml_files") or {}
         model_file = files.get("asr_model_file") or files.get("model_file")
         config_file = yamls.get("asr_train_config") or yamls.get("train_config")
         if not model_file or not config_file:
-            raise ValueError(f"{meta}: no asr_model_file / asr_train_config entries")
+            raise ModelError(f"{meta}: no asr_model_file / asr_train_config entries")
         return path, path / config_file, path / model_file
     config_file = path / "config.yaml"
     if not config_file.exists():
@@ -209,9 +223,27 @@ PACKED_DECODING = ("decode_config", "lm_train_config", "lm_file", "ngram_file")
 def packed_files(path):
     """How a pack decodes: {"decode_config", "lm_train_config", "lm_file", "ngram_file"} -> paths,
     those its meta.yaml names ({} for an experiment dir)."""
-    root, _, _ = locate(fetch(str(path)))
-    entries = meta_entries(root)
+    with naming_the_zip(path):
+        root, _, _ = locate(fetch(str(path)))
+        entries = meta_entries(root)
     return {k: root / entries[k] for k in PACKED_DECODING if k in entries}
+
+
+@contextlib.contextmanager
+def naming_the_zip(path):
+    """Errors about what a model zip holds name the zip the user gave and the member, e.g.
+    'model.zip: exp/train/config.yaml: why', not its unpacked copy in the cache."""
+    if not (Path(path).is_file() and zipfile.is_zipfile(path)):
+        yield
+        return
+    try:
+        yield
+    except (UserError, *FILE_ERRORS) as e:
+        message = str(e)
+        if str(path) not in message:  # '<cache>/<name>-<hash>[.tmp-x]/' is the member's prefix
+            message = f"{path}: " + re.sub(re.escape(str(default_cache_dir())) + r"/[^/:'\"\s]+/?", "",
+                                           message).lstrip(": ")
+        raise ModelError(message) from None
 
 
 def packed_lms(path):
@@ -222,21 +254,33 @@ def packed_lms(path):
 REQUIRED_CONFIG_KEYS = ("input_size", "token_list")
 
 
-def load_config(config_file, root):
-    try:
-        config = yaml.safe_load(Path(config_file).read_text())
-    except yaml.YAMLError as e:
-        raise ModelError(f"{config_file}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(config, dict):
-        raise ModelError(f"{config_file}: expected a mapping of training options")
+def read_model_config(config_file):
+    """A model's config.yaml -> dict, with the keys every model has, of the right types."""
+    config = read_yaml(config_file)
     missing = [k for k in REQUIRED_CONFIG_KEYS if config.get(k) is None]
     if missing:
         raise ModelError(f"{config_file}: not a model config (no {', '.join(missing)})")
+    size = config["input_size"]
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ModelError(f"{config_file}: input_size must be a positive integer, got {size!r}")
+    if not isinstance(config["token_list"], (str, list)):
+        raise ModelError(f"{config_file}: token_list must be a list of tokens or a file, got {config['token_list']!r:.80}")
+    return config
+
+
+def load_config(config_file, root):
+    config = read_model_config(config_file)
     norm_conf = config.get("normalize_conf") or {}
-    if config.get("normalize") == "global_mvn" and norm_conf.get("stats_file"):
+    if config.get("normalize") == "global_mvn" and isinstance(norm_conf, dict) and norm_conf.get("stats_file"):
         found = resolve_in_root(norm_conf["stats_file"], root)
-        # The state dict holds mean/std too, so a missing stats file is not fatal when loading.
+        # The state dict holds mean/std too, so a missing stats file is not fatal when loading;
+        # a damaged one is named here, not by numpy deep inside the model.
         norm_conf["stats_file"] = str(found) if found else None
+        if found:
+            try:
+                np.load(found).close()
+            except Exception as e:  # noqa: BLE001 - numpy raises pickle, zip and value errors for bad bytes
+                raise ModelError(f"{found}: not a readable feats_stats.npz ({str(e).split('. ')[0]})") from None
     if config.get("bpemodel"):
         found = resolve_in_root(config["bpemodel"], root)
         if found is None:
@@ -260,13 +304,18 @@ def load_model(path, model_file=None, device="cpu"):
         # a bare config.yaml sits in exp/<dir>/: the pack root is two levels up
         path = Path(path)
         root, config_file, model_path = path.parent.parent.parent, path, Path(model_file)
-    else:
+        return _load(root, config_file, model_path, device)
+    with naming_the_zip(path):
         try:
             root, config_file, model_path = locate(fetch(str(path)))
+        except UserError:
+            raise
         except (ValueError, zipfile.BadZipFile) as e:
             raise ModelError(f"{path}: not a usable model ({e})") from None
-        if model_file is not None:
-            model_path = Path(model_file)
+        return _load(root, config_file, Path(model_file) if model_file is not None else model_path, device)
+
+
+def _load(root, config_file, model_path, device):
     config = load_config(config_file, root)
     ImageFrontend.of_model(config, config_file)  # a bad front end fails here, not at the first image
     model = build_model(config, source=config_file)
@@ -274,9 +323,18 @@ def load_model(path, model_file=None, device="cpu"):
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
-        raise WeightsMismatch(f"{model_path}: weights do not fit the model of {config_file} ({first})") from None
+        raise WeightsMismatch(f"{model_path}: weights do not fit the model of {config_file} ({mismatch(e)})") from None
     return model.to(device).eval(), config
+
+
+def mismatch(error):
+    """torch's load_state_dict error -> its first problem, with at most three names."""
+    lines = str(error).splitlines()
+    first = (lines[1] if len(lines) > 1 else lines[0]).strip()
+    names = re.findall(r'"([^"]+)"', first)
+    if len(names) <= 3:
+        return first
+    return f"{first.split(':')[0]}: {', '.join(names[:3])} and {len(names) - 3} more"
 
 
 def read_weights(model_path, device):
@@ -286,7 +344,8 @@ def read_weights(model_path, device):
     try:
         state = torch.load(model_path, map_location=device, weights_only=True)
     except Exception as e:  # torch raises pickle, zip and runtime errors for a damaged file
-        raise UserError(f"{model_path}: not a readable torch model file ({type(e).__name__}: {e})") from None
+        why = str(e).strip().splitlines()[0].split(". ")[0]  # torch's advice (weights_only=False) is not ours
+        raise UserError(f"{model_path}: not a readable torch model file ({type(e).__name__}: {why})") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # a training checkpoint
     if not isinstance(state, dict):

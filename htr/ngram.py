@@ -17,11 +17,16 @@ distribution over the vocabulary, so every token has a probability. The interpol
 h is its ARPA back-off weight, which makes the ARPA file the same model.
 """
 import gzip
+import logging
 import math
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import torch
+
+from htr.data.datadir import line_problem
+from htr.errors import FILE_ERRORS, FileLineError, UserError
 
 BOS, EOS = "<s>", "</s>"
 LOG10 = math.log(10.0)
@@ -152,35 +157,85 @@ class NgramLM:
 
     @classmethod
     def read_arpa(cls, path):
+        """An ARPA file -> NgramLM. Anything that is not ARPA is an error naming the line: a bad
+        count, section or n-gram line, a log10 probability that is not a number <= 0, a repeated
+        n-gram, no \\end\\ (a truncated file). Counts that differ from \\data\\'s are a warning."""
         path = Path(path)
         if is_kenlm_binary(path):
-            raise ValueError(f"{path} is a KenLM binary: query it through KenLM (pip install kenlm; "
+            raise NgramError(f"{path} is a KenLM binary: query it through KenLM (pip install kenlm; "
                              "--ngram_backend kenlm)")
         opener = gzip.open if path.suffix == ".gz" else open
-        probs, backoff, order, section = {}, {}, 0, None
-        with opener(path, "rt", encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                if line.startswith("\\"):
-                    section = line
-                    if line.endswith("-grams:"):
-                        order = max(order, int(line[1:line.index("-")]))
-                    continue
-                if section is None or section == "\\data\\":
-                    continue
-                n = int(section[1:section.index("-")])
-                parts = line.split()
-                if len(parts) not in (n + 1, n + 2):
-                    raise ValueError(f"{path}:{lineno}: expected {n} tokens after the log10 probability")
-                gram = tuple(parts[1:n + 1])
-                probs[gram] = float(parts[0])
-                if len(parts) == n + 2:
-                    backoff[gram] = float(parts[n + 1])
-        if not order:
-            raise ValueError(f"{path}: no n-gram sections (not an ARPA file?)")
-        return cls(order, probs, backoff)
+        probs, backoff, counts, count_line, seen = {}, {}, {}, {}, Counter()
+        section, lineno = None, 0
+        try:
+            with opener(path, "rt", encoding="utf-8-sig", errors="surrogateescape") as f:
+                for lineno, line in enumerate(f, 1):
+                    line = line.strip()
+                    bad = line_problem(line)
+                    if bad:
+                        raise FileLineError(path, lineno, bad)
+                    if not line or section == "end":
+                        continue
+                    if line.startswith("\\"):
+                        section = arpa_section(path, lineno, line, counts)
+                    elif section == "data":
+                        m = re.fullmatch(r"ngram\s+(\d+)\s*=\s*(\d+)", line)
+                        if not m:
+                            raise FileLineError(path, lineno, f"expected 'ngram N=count', got {line[:40]!r}")
+                        counts[int(m[1])], count_line[int(m[1])] = int(m[2]), lineno
+                    elif section is not None:  # lines before \\data\\ are free text, as in SRILM's files
+                        gram, prob, weight = arpa_entry(path, lineno, line, section)
+                        if gram in probs:
+                            raise FileLineError(path, lineno, f"n-gram {' '.join(gram)!r} listed twice")
+                        probs[gram] = prob
+                        if weight is not None:
+                            backoff[gram] = weight
+                        seen[section] += 1
+        except (OSError, EOFError) as e:  # a damaged .gz; a missing file keeps its own error
+            if isinstance(e, FILE_ERRORS):
+                raise
+            raise NgramError(f"{path}: unreadable ({e})") from None
+        if not counts:
+            raise NgramError(f"{path}: no \\data\\ section with n-gram counts (not an ARPA file?)")
+        if section != "end":
+            raise FileLineError(path, lineno, "the file ends without \\end\\ (truncated?)")
+        for n, count in counts.items():
+            if seen[n] != count:  # SRILM warns and reads on (KenLM refuses); a truncation lost \\end\\ above
+                logging.warning("%s:%d: \\data\\ announces %d %d-grams, the file has %d", path, count_line[n],
+                                count, n, seen[n])
+        return cls(max(counts), probs, backoff)
+
+
+class NgramError(UserError, ValueError):
+    """An n-gram LM file that cannot be read; the message names it."""
+
+
+def arpa_section(path, lineno, line, counts):
+    """A section header line -> "data", "end" or the order n of '\\n-grams:'."""
+    if line in ("\\data\\", "\\end\\"):
+        return line.strip("\\")
+    m = re.fullmatch(r"\\(\d+)-grams:", line)
+    if not m:
+        raise FileLineError(path, lineno, f"unknown section {line[:40]!r} (expected \\data\\, \\N-grams: or \\end\\)")
+    if int(m[1]) not in counts:
+        raise FileLineError(path, lineno, f"section {line!r} has no count in \\data\\")
+    return int(m[1])
+
+
+def arpa_entry(path, lineno, line, n):
+    """'log10p w1 .. wn [backoff]' -> (gram, log10p, backoff or None)."""
+    parts = line.split()
+    if len(parts) not in (n + 1, n + 2):
+        raise FileLineError(path, lineno, f"expected {n} tokens after the log10 probability")
+    try:
+        prob, weight = float(parts[0]), float(parts[n + 1]) if len(parts) == n + 2 else None
+    except ValueError:
+        raise FileLineError(path, lineno, f"expected numbers, got {line[:60]!r}") from None
+    if not prob <= 0.0:  # also nan; -inf (an impossible token) is fine
+        raise FileLineError(path, lineno, f"log10 probability {parts[0]} is not a number <= 0")
+    if weight is not None and (math.isnan(weight) or weight == math.inf):
+        raise FileLineError(path, lineno, f"back-off weight {parts[n + 1]} is not a number")
+    return tuple(parts[1:n + 1]), prob, weight
 
 
 def is_kenlm_binary(path):

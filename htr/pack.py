@@ -21,6 +21,8 @@ import htr
 from htr.data.frontend import ImageFrontend
 from htr.decode.search_options import SearchOptions
 from htr.errors import UserError
+from htr.model_loading import read_model_config
+from htr.utils.options import read_yaml
 
 
 def archive_name(path):
@@ -42,12 +44,12 @@ def rewrite_paths(value, names):
 
 def model_card(train_config, files):
     """README.md of a pack: what it is, how to use it, and RESULTS.md when packed."""
-    config = yaml.safe_load(Path(train_config).read_text())
+    config = read_model_config(train_config)
     results = next((Path(p).read_text() for p in files if Path(p).name == "RESULTS.md"), "")
     return (f"# {Path(train_config).parent.name}\n\n"
             f"An htr {htr.__version__} model: {config.get('encoder')} encoder, {config.get('decoder')} decoder, "
             f"{len(config.get('token_list') or [])} {config.get('token_type', 'char')} tokens, image front end "
-            f"{ImageFrontend.of_model(config).describe()}. ESPnet's pack layout (meta.yaml), so ESPnet can load it "
+            f"{ImageFrontend.of_model(config, train_config).describe()}. ESPnet's pack layout (meta.yaml), so ESPnet can load it "
             "too.\n\n"
             "```python\nimport htr\nmodel, config = htr.load_model(\"model.zip\")\n```\n\n"
             "or `htr recognize line.png --model model.zip`.\n\n" + results)
@@ -89,7 +91,7 @@ def pack(train_config, model_file, outpath, options=(), lm_train_config=None, lm
                 zf.writestr("README.md", model_card(train_config, files))
             for path, name in files.items():
                 if name in configs:  # configs name packed files by their place in the zip
-                    config = yaml.safe_load(Path(path).read_text())
+                    config = read_yaml(path)
                     zf.writestr(name, yaml.safe_dump(rewrite_paths(config, files), sort_keys=False, allow_unicode=True))
                 else:
                     zf.write(path, name)

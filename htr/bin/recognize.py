@@ -20,9 +20,7 @@ import json
 import logging
 import sys
 
-from PIL import Image
-
-from htr.data.image_features import BadImageError
+from htr.data.image_features import BadImageError, shown_size
 from htr.decode import model_options
 from htr.decode.result_json import clean, result_json
 from htr.errors import run_tool
@@ -77,9 +75,8 @@ def read_images(rec, paths):
 
 
 def describe(path, feats, nbest, decoding):
-    with Image.open(path) as image:
-        size = image.size  # the header alone: the pixels were read once, by the front end
-    return result_json(path, size, feats, nbest, decoding)
+    # the header alone (the pixels were read once, by the front end), turned as the features are
+    return result_json(path, shown_size(path), feats, nbest, decoding)
 
 
 if __name__ == "__main__":

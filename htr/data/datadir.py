@@ -14,18 +14,36 @@ share one key set. Every keyed file is read by `iter_kv`, whose FileLineError na
 """
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 
+import kaldiio
+
 from htr.errors import FileLineError
+from htr.utils.atomic import atomic_write
 
 # Files keyed by utterance; a data dir holds any subset of them.
 UTT_FILES = ("text", "utt2spk", "img.scp", "feats.scp", "feats_shape", "num_frames", "utt2writer")
+# Files whose value is one word: 'utt w1 x' would make spk2utt key 'w1' twice.
+ONE_WORD = ("utt2spk", "utt2writer", "feats_shape", "num_frames")
 
 # The old name of the error a bad line raises; `except DataDirError` still catches it.
 DataDirError = FileLineError
 
 # Bytes that are not UTF-8 arrive as lone surrogates (errors="surrogateescape"): the line is named.
 BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def line_problem(line):
+    """Why a line read with errors="surrogateescape" is not text, or None: bytes that are not
+    UTF-8, or a NUL byte (a binary or damaged file; no key, path or token holds one)."""
+    bad = BAD_BYTE.search(line)
+    if bad:
+        return f"not UTF-8: byte 0x{ord(bad.group()) - 0xDC00:02x} at character {bad.start() + 1}"
+    nul = line.find("\0")
+    if nul >= 0:
+        return f"NUL byte at character {nul + 1}"
+    return None
 
 
 def sort_key(key):
@@ -37,19 +55,19 @@ def iter_kv(path, allow_empty_value=False, unique=True):
     """Yield (lineno, key, value) for each 'key value' line: the one reader of htr's keyed files.
 
     The key is the first word, the value the rest of the line, stripped; blank lines are skipped.
-    A bad line raises FileLineError 'path:lineno: why': bytes that are not UTF-8, a line starting
-    with white space (its key is empty), a key without value (unless allow_empty_value), a key seen
-    before (unless not unique: the caller then decides which entry wins).
+    A bad line raises FileLineError 'path:lineno: why': bytes that are not UTF-8 or a NUL byte, a
+    line starting with white space (its key is empty), a key without value (unless
+    allow_empty_value), a key seen before (unless not unique: the caller then decides which entry wins).
     """
     first_seen = {}
     # Universal newlines (text mode) read CRLF as '\n': a file saved on Windows must not leave
-    # '\r' on every value (the image 'x.png\r' does not exist).
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+    # '\r' on every value (the image 'x.png\r' does not exist); utf-8-sig drops the BOM Notepad
+    # writes, which would otherwise be part of the first key.
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
         for lineno, line in enumerate(f, 1):
-            bad = BAD_BYTE.search(line)
+            bad = line_problem(line)
             if bad:
-                raise FileLineError(path, lineno, f"not UTF-8: byte 0x{ord(bad.group()) - 0xDC00:02x} "
-                                                  f"at character {bad.start() + 1}")
+                raise FileLineError(path, lineno, bad)
             if not line.strip():
                 continue
             if line[0].isspace():
@@ -69,6 +87,31 @@ def read_kv(path, allow_empty_value=False):
     return OrderedDict((key, value) for _, key, value in iter_kv(path, allow_empty_value))
 
 
+class FeatsScp(Mapping):
+    """A feats.scp as {utt: matrix}, each read by kaldiio when asked for. An entry that cannot be
+    read raises FileLineError 'feats.scp:N: why': kaldiio raises assertion, unicode and value
+    errors deep inside for a damaged ark, an offset past its end or a missing ark."""
+
+    def __init__(self, path):
+        self.path = path
+        self.entries = {key: (lineno, value) for lineno, key, value in iter_kv(path)}
+
+    def __getitem__(self, utt):
+        lineno, location = self.entries[utt]
+        try:
+            return kaldiio.load_mat(location)
+        except Exception as e:  # noqa: BLE001 - whatever the damage, the line is named
+            why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            why = why[:120] if why.isprintable() else ascii(why)[:120]  # kaldiio quotes the ark's bytes
+            raise FileLineError(self.path, lineno, f"cannot read {utt}'s features {location} ({why})") from None
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self):
+        return len(self.entries)
+
+
 def kv_line(key, value):
     """One 'key value' line (an empty value writes just the key)."""
     return f"{key} {value}\n" if value != "" else f"{key}\n"
@@ -76,13 +119,9 @@ def kv_line(key, value):
 
 def write_kv(path, table):
     """Write a dict as 'key value' lines, sorted in C order (an empty value writes just the key)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(path) as f:  # whole or not at all: readers never see half a file
         for key in sorted(table, key=sort_key):
             f.write(kv_line(key, table[key]))
-    tmp.replace(path)
 
 
 def utt2spk_to_spk2utt(utt2spk):
@@ -119,7 +158,7 @@ def _count_lines(path):
         return sum(1 for _ in f)
 
 
-def _check_sorted_unique(path, allow_empty_value):
+def _check_sorted_unique(path, allow_empty_value, one_word=False):
     """Problems with one file's order and uniqueness: every bad line is named, not only the first."""
     problems, previous, seen, expected = [], None, set(), 1
     try:
@@ -128,6 +167,8 @@ def _check_sorted_unique(path, allow_empty_value):
             expected = lineno + 1
             if not value and not allow_empty_value:
                 problems.append(f"{path}:{lineno}: no value for key '{key}'")
+            if one_word and len(value.split()) > 1:
+                problems.append(f"{path}:{lineno}: value '{value[:40]}' of '{key}' is more than one word")
             if key in seen:
                 problems.append(f"{path}:{lineno}: duplicate key '{key}'")
             elif previous is not None and sort_key(key) < sort_key(previous):
@@ -150,7 +191,8 @@ def validate_data_dir(data_dir):
     problems = []
     tables = {}
     for name in names:
-        file_problems = _check_sorted_unique(data_dir / name, allow_empty_value=(name == "text"))
+        file_problems = _check_sorted_unique(data_dir / name, allow_empty_value=(name == "text"),
+                                             one_word=name in ONE_WORD)
         problems += file_problems
         if not file_problems:
             tables[name] = read_kv(data_dir / name, allow_empty_value=(name == "text"))
@@ -188,12 +230,15 @@ def fix_data_dir(data_dir, backup=True):
     names = _present_utt_files(data_dir)
     tables = {}
     dropped = []
-    valueless = set()  # already reported as "has no value"; not reported again as missing
+    valueless = set()  # already reported (no value, more than one word); not reported again as missing
     for name in names:
         table = OrderedDict()
         for lineno, key, value in iter_kv(data_dir / name, allow_empty_value=True, unique=False):
             if not value and name != "text":
                 dropped.append((key, f"{name}:{lineno} has no value"))
+                valueless.add(key)
+            elif name in ONE_WORD and len(value.split()) > 1:
+                dropped.append((key, f"{name}:{lineno} has more than one word"))
                 valueless.add(key)
             elif key in table:
                 dropped.append((key, f"{name}:{lineno} repeats the key; first entry kept"))
@@ -218,7 +263,7 @@ def fix_data_dir(data_dir, backup=True):
     if "utt2spk" in tables:
         write_kv(data_dir / "spk2utt",
                  utt2spk_to_spk2utt({k: v for k, v in tables["utt2spk"].items() if k in keep}))
-    with open(data_dir / "dropped_utts", "w", encoding="utf-8") as f:
+    with atomic_write(data_dir / "dropped_utts") as f:
         for key, reason in dropped:
             f.write(f"{key} {reason}\n")
     return dropped

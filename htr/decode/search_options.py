@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from htr.errors import ConfigError, check_keys
-from htr.utils.options import str2bool
+from htr.utils.options import read_yaml, str2bool
 
 
 @dataclass(frozen=True)
@@ -54,12 +54,7 @@ class SearchOptions:
     @classmethod
     def read(cls, path):
         """A decode config (YAML of search settings, e.g. a pack's decode.yaml)."""
-        try:
-            values = yaml.safe_load(Path(path).read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a mapping of search settings")
+        values = read_yaml(path)
         check_keys(values, names(), "decode config", path)
         try:
             return cls().updated(values)

@@ -10,22 +10,42 @@ Token types: `char` (spaces become `<space>`, as in ESPnet), `bpe` (a sentencepi
 from collections import Counter
 from pathlib import Path
 
+from htr.data.datadir import line_problem
+from htr.errors import FileLineError, UserError
+
 BLANK, UNK, SOS_EOS, SPACE = "<blank>", "<unk>", "<sos/eos>", "<space>"
 SPECIAL_TOKENS = (BLANK, UNK, SOS_EOS)
 
 
+class TokenListError(UserError, ValueError):
+    """A token list that cannot be used; the message names it."""
+
+
 def read_token_list(path_or_list):
-    """A token list from a file (one token a line) or a list (ESPnet's config.yaml `token_list`)."""
+    """A token list from a file (one token a line; empty lines skipped) or a list (ESPnet's
+    config.yaml `token_list`). A repeated token, bytes that are not UTF-8 or a NUL byte is a
+    FileLineError naming the line: a token's id is its place in the list, so nothing is guessed."""
     if isinstance(path_or_list, (list, tuple)):
         tokens = list(path_or_list)
-    else:
-        tokens = [line.rstrip("\n") for line in open(path_or_list, encoding="utf-8")]
-        tokens = [t for t in tokens if t]
-    if len(set(tokens)) != len(tokens):
         dup = [t for t, c in Counter(tokens).items() if c > 1]
-        raise ValueError(f"token list {path_or_list if not isinstance(path_or_list, list) else ''}: "
-                         f"duplicate tokens {dup[:5]}")
-    return tokens
+        if dup:
+            raise TokenListError(f"token list: duplicate tokens {dup[:5]}")
+        return tokens
+    first = {}
+    # utf-8-sig: a BOM would become part of the first token; text mode reads CRLF as '\n'
+    with open(path_or_list, encoding="utf-8-sig", errors="surrogateescape") as f:
+        for lineno, line in enumerate(f, 1):
+            token = line.rstrip("\n")
+            bad = line_problem(token)
+            if bad:
+                raise FileLineError(path_or_list, lineno, bad)
+            if token in first:
+                raise FileLineError(path_or_list, lineno, f"duplicate token {token!r} (first on line {first[token]})")
+            if token:
+                first[token] = lineno
+    if not first:
+        raise TokenListError(f"{path_or_list}: no tokens")
+    return list(first)
 
 
 class CharSplitter:
@@ -63,6 +83,7 @@ class Tokenizer:
 
     def __init__(self, splitter, token_list=None, unk=UNK):
         self.splitter = splitter
+        self.source = token_list if isinstance(token_list, (str, Path)) else "the token list"
         self.token_list = read_token_list(token_list) if token_list is not None else None
         self.token2id = {t: i for i, t in enumerate(self.token_list or [])}
         self.unk = unk
@@ -84,7 +105,7 @@ class Tokenizer:
             i = self.token2id.get(t)
             if i is None:
                 if self.unk_id is None:
-                    raise KeyError(f"token {t!r} not in the token list, which has no {self.unk}")
+                    raise TokenListError(f"{self.source}: token {t!r} is not in it, and it has no {self.unk}")
                 self.unk_count += 1
                 self.unk_tokens[t] += 1
                 i = self.unk_id

@@ -272,6 +272,8 @@ def load_config(config_file, root):
     config = read_model_config(config_file)
     norm_conf = config.get("normalize_conf") or {}
     if config.get("normalize") == "global_mvn" and isinstance(norm_conf, dict) and norm_conf.get("stats_file"):
+        if not isinstance(norm_conf["stats_file"], str):
+            raise ModelError(f"{config_file}: normalize_conf.stats_file must be a path, got {norm_conf['stats_file']!r:.80}")
         found = resolve_in_root(norm_conf["stats_file"], root)
         # The state dict holds mean/std too, so a missing stats file is not fatal when loading;
         # a damaged one is named here, not by numpy deep inside the model.
@@ -318,7 +320,12 @@ def load_model(path, model_file=None, device="cpu"):
 def _load(root, config_file, model_path, device):
     config = load_config(config_file, root)
     ImageFrontend.of_model(config, config_file)  # a bad front end fails here, not at the first image
-    model = build_model(config, source=config_file)
+    try:
+        model = build_model(config, source=config_file)
+    except UserError:
+        raise
+    except (TypeError, ValueError, AssertionError, ArithmeticError, RuntimeError) as e:  # a conf value the layers refuse
+        raise ModelError(f"{config_file}: the model does not build ({type(e).__name__}: {str(e)[:160]})") from None
     state = read_weights(model_path, device)
     try:
         model.load_state_dict(state, strict=True)

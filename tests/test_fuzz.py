@@ -811,7 +811,7 @@ def yaml_edit(mutators):
 def nested_wrong_type(members, name, rng):
     """A wrong-typed value deep in config.yaml (an *_conf key), small enough never to allocate much."""
     config = yaml.safe_load(members[name])
-    confs = [k for k, v in config.items() if isinstance(v, dict) and v]
+    confs = [k for k in ("encoder_conf", "decoder_conf", "model_conf", "normalize_conf") if config.get(k)]
     conf = rng.choice(confs)
     key = rng.choice(sorted(config[conf]))
     config[conf][key] = rng.choice(["abc", -1, 0, 3, None, [], {}, True, 0.5])
@@ -844,6 +844,7 @@ ZIPS = {
     "meta_mutated": member_edit(named("meta.yaml"), yaml_edit(YAML)),
     "config_mutated": member_edit(named("config.yaml"), yaml_edit(YAML)),
     "config_nested_type": member_edit(named("config.yaml"), nested_wrong_type),
+    "config_nested_type2": member_edit(named("config.yaml"), nested_wrong_type),  # twice the cases: many keys
     "config_top_type": member_edit(named("config.yaml"), top_wrong_type),
     "stats_garbage": member_edit(named("feats_stats.npz"), lambda m, n, r: m.__setitem__(n, r.randbytes(300))),
 }

@@ -264,7 +264,8 @@ def read_model_config(config_file):
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise ModelError(f"{config_file}: input_size must be a positive integer, got {size!r}")
     if not isinstance(config["token_list"], (str, list)):
-        raise ModelError(f"{config_file}: token_list must be a list of tokens or a file, got {config['token_list']!r:.80}")
+        raise ModelError(f"{config_file}: token_list must be a list of tokens or a file, "
+                         f"got {config['token_list']!r:.80}")
     return config
 
 
@@ -273,7 +274,8 @@ def load_config(config_file, root):
     norm_conf = config.get("normalize_conf") or {}
     if config.get("normalize") == "global_mvn" and isinstance(norm_conf, dict) and norm_conf.get("stats_file"):
         if not isinstance(norm_conf["stats_file"], str):
-            raise ModelError(f"{config_file}: normalize_conf.stats_file must be a path, got {norm_conf['stats_file']!r:.80}")
+            raise ModelError(f"{config_file}: normalize_conf.stats_file must be a path, "
+                             f"got {norm_conf['stats_file']!r:.80}")
         found = resolve_in_root(norm_conf["stats_file"], root)
         # The state dict holds mean/std too, so a missing stats file is not fatal when loading;
         # a damaged one is named here, not by numpy deep inside the model.
@@ -324,7 +326,7 @@ def _load(root, config_file, model_path, device):
         model = build_model(config, source=config_file)
     except UserError:
         raise
-    except (TypeError, ValueError, AssertionError, ArithmeticError, RuntimeError) as e:  # a conf value the layers refuse
+    except (TypeError, ValueError, AssertionError, ArithmeticError, RuntimeError) as e:  # a value the layers refuse
         raise ModelError(f"{config_file}: the model does not build ({type(e).__name__}: {str(e)[:160]})") from None
     state = read_weights(model_path, device)
     try:

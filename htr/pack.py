@@ -49,8 +49,8 @@ def model_card(train_config, files):
     return (f"# {Path(train_config).parent.name}\n\n"
             f"An htr {htr.__version__} model: {config.get('encoder')} encoder, {config.get('decoder')} decoder, "
             f"{len(config.get('token_list') or [])} {config.get('token_type', 'char')} tokens, image front end "
-            f"{ImageFrontend.of_model(config, train_config).describe()}. ESPnet's pack layout (meta.yaml), so ESPnet can load it "
-            "too.\n\n"
+            f"{ImageFrontend.of_model(config, train_config).describe()}. ESPnet's pack layout (meta.yaml), so ESPnet "
+            "can load it too.\n\n"
             "```python\nimport htr\nmodel, config = htr.load_model(\"model.zip\")\n```\n\n"
             "or `htr recognize line.png --model model.zip`.\n\n" + results)
 

@@ -12,7 +12,8 @@ runs under an alarm (a hang fails it), and its outcome is one of
     FAIL      any other exception or a traceback on stderr, a message that does not name the
               file, a hang, an output left changed after a failure, or a broken contract
               (a valid image refused, fix_data_dir leaving a dir that does not validate ...)
-Each test prints its tally (pytest -s); it fails listing every FAIL.
+Each test prints its tally (pytest -s; HTR_FUZZ_VERBOSE=1 prints every case and its message); it
+fails listing every FAIL.
 
 EXIF orientation is honoured (as kraken and tesseract do): a phone photo of a line decodes as it
 is shown, and `htr recognize --json` reports the size of the image as shown.
@@ -152,7 +153,8 @@ class Fuzz:
             problem = f"{type(e).__name__} from {origin(e)}: {str(e)[:300]}"
         after = snapshot(outputs)
         if problem is None and outcome == "error" and after != before:
-            problem = "failed but left its outputs changed: " + ", ".join(sorted(set(after) ^ set(before)) or ["contents"])
+            changed = sorted(set(after) ^ set(before)) or ["contents"]
+            problem = "failed but left its outputs changed: " + ", ".join(changed)
         temps = [f for f in after if Path(f).name.endswith(".tmp") or ".tmp-" in f or ".part" in f]
         if problem is None and temps:
             problem = f"left a temp file: {temps[0]}"
@@ -165,7 +167,8 @@ class Fuzz:
             outcome = "error at a line"
         self.tally[outcome] += 1
         if VERBOSE:  # HTR_FUZZ_VERBOSE=1: every case and the message a user would read
-            print(f"  {outcome:15} {label}: {(text if outcome.startswith('error') else problem or '').strip()[-200:]!r}")
+            said = text if outcome.startswith("error") else problem or ""
+            print(f"  {outcome:15} {label}: {said.strip()[-200:]!r}")
         return outcome
 
     def finish(self):
@@ -173,7 +176,8 @@ class Fuzz:
         print(f"\nfuzz {self.kind}: {cases} cases, " + ", ".join(f"{n} {k}" for k, n in sorted(self.tally.items())))
         for failure in self.failures:
             print("  FAIL", failure)
-        assert not self.failures, f"{len(self.failures)} of {cases} {self.kind} cases failed:\n" + "\n".join(self.failures)
+        assert not self.failures, (f"{len(self.failures)} of {cases} {self.kind} cases failed:\n"
+                                   + "\n".join(self.failures))
 
 
 def cases(kind, mutators, n):
@@ -255,7 +259,7 @@ LINES = {  # text files, line by line
     "empty_key": at_line(lambda line, r: b" " + line),
     "duplicate_key": duplicate_line,
     "unsorted": swap_lines,
-    "blank_lines": lambda d, r: insert_at(d, r, b"\n\n") if b"\n" not in d else d.replace(b"\n", b"\n\n", r.randint(1, 3)),
+    "blank_lines": lambda d, r: d.replace(b"\n", b"\n\n", r.randint(1, 3)) if b"\n" in d else d + b"\n\n",
     "bom": lambda d, r: b"\xef\xbb\xbf" + d,
     "nul": lambda d, r: insert_at(d, r, b"\x00"),
     "no_final_newline": lambda d, r: d.rstrip(b"\r\n"),
@@ -408,7 +412,28 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def test_fuzz_images(tmp_path, model):
+@pytest.fixture
+def load_once(monkeypatch):
+    """The tools load the same pack in every case: load it once (model zips are fuzzed on their
+    own), and decode on one thread (cases are small; threads only fight on a busy CI machine)."""
+    import copy
+
+    import htr
+    import torch
+    real, loaded, threads = htr.load_model, {}, torch.get_num_threads()
+
+    def load(path, model_file=None, device="cpu"):
+        key = (str(path), model_file, device)
+        if key not in loaded:
+            loaded[key] = real(path, model_file=model_file, device=device)
+        return loaded[key][0], copy.deepcopy(loaded[key][1])
+    monkeypatch.setattr(htr, "load_model", load)
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_fuzz_images(tmp_path, model, load_once):
     from htr.bin import image_to_ark, recognize
     from htr.data.image_features import load_image_and_features
 
@@ -516,7 +541,7 @@ def reader(name):
     return {"text": read_text, "word_segments": read_word_segments}.get(name, read_kv)
 
 
-def test_fuzz_data_dirs(tmp_path, model):
+def test_fuzz_data_dirs(tmp_path, model, load_once):
     from htr.bin import fix_data_dir, image_to_ark, ocr_inference, validate_data_dir
     from htr.data.datadir import validate_data_dir as problems_of
 
@@ -614,7 +639,7 @@ ARK = {  # feats.ark
 }
 
 
-def test_fuzz_features(tmp_path, model):
+def test_fuzz_features(tmp_path, model, load_once):
     from htr.bin import ocr_inference
     from htr.data.datadir import FeatsScp
     from htr.model_loading import load_model
@@ -706,7 +731,7 @@ def test_fuzz_train_configs(tmp_path):
     fuzz.finish()
 
 
-def test_fuzz_decode_configs(tmp_path, model):
+def test_fuzz_decode_configs(tmp_path, model, load_once):
     from htr.bin import ocr_inference
     from htr.decode.search_options import SearchOptions
 

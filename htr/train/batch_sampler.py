@@ -82,6 +82,21 @@ def epoch_order(batches, seed, epoch):
     return order
 
 
+def epoch_batches(batches, seed, epoch, num_iters_per_epoch=None):
+    """The batches of trainer epoch `epoch`. With num_iters_per_epoch N (ESPnet's option, for corpora
+    too large for whole epochs), epochs are consecutive runs of N batches cut from the endless
+    sequence of shuffled passes over the data: epoch 1 = batches 0..N-1 of pass 1, and so on."""
+    if not num_iters_per_epoch:
+        return epoch_order(batches, seed, epoch)
+    passed, offset = divmod((epoch - 1) * num_iters_per_epoch, len(batches))
+    out = []
+    while len(out) < num_iters_per_epoch:
+        passed += 1
+        out += epoch_order(batches, seed, passed)[offset:offset + num_iters_per_epoch - len(out)]
+        offset = 0
+    return out
+
+
 def shard(batch, rank, world_size):
     """This rank's share of a global batch (ranks interleave so lengths stay balanced)."""
     return batch[rank::world_size]

@@ -1,7 +1,14 @@
 """Model files: averaging of epoch weights; the crash-safe writers live in htr.utils.atomic."""
+import logging
+import os
+import sys
+from pathlib import Path
+
 import torch
 
-from htr.utils.atomic import atomic_save, atomic_symlink, clean_temp_files  # noqa: F401 (re-exported)
+from htr.errors import UserError
+from htr.utils.atomic import (atomic_save, atomic_symlink, atomic_write, clean_temp_files,  # noqa: F401
+                              fsync_dir, sha256_file, temp_path)
 
 
 def average_state_dicts(paths):
@@ -16,3 +23,106 @@ def average_state_dicts(paths):
                 total[k] += v.double() if v.is_floating_point() else v
     first = torch.load(paths[0], map_location="cpu", weights_only=True)
     return {k: (v / len(paths)).to(first[k].dtype) if v.is_floating_point() else v for k, v in total.items()}
+
+
+# ---- verified checkpoints ----------------------------------------------------------------------
+# checkpoint.pth (ESPnet's resumable state) is kept with the one before it, checkpoint.prev.pth, and
+# checkpoint.sha256 lists their digests in `sha256sum` format. A file is good when it loads and its
+# digest is listed: a truncated or half-copied checkpoint is refused at resume, and the previous one
+# is used. The order of the writes keeps a good file reachable after a kill at any point:
+# new file to a temp name -> current renamed to prev -> manifest -> temp renamed to current.
+
+CHECKPOINT, PREVIOUS, MANIFEST = "checkpoint.pth", "checkpoint.prev.pth", "checkpoint.sha256"
+
+
+class CheckpointWriteError(UserError):
+    """A checkpoint could not be written (disk full, quota, permissions); the previous one is intact."""
+
+
+def read_manifest(out):
+    """{file name: sha256} from <out>/checkpoint.sha256 ({} when there is none)."""
+    path = Path(out) / MANIFEST
+    if not path.exists():
+        return {}
+    pairs = (line.split() for line in path.read_text(encoding="utf-8", errors="replace").splitlines())
+    return {p[1]: p[0] for p in pairs if len(p) == 2}
+
+
+def save_checkpoint(state, out):
+    """Write `state` as <out>/checkpoint.pth, keeping the previous checkpoint as checkpoint.prev.pth.
+    A failed write (disk full) leaves both as they were and raises CheckpointWriteError."""
+    out = Path(out)
+    current, previous = out / CHECKPOINT, out / PREVIOUS
+    try:
+        tmp = temp_path(current)
+        try:
+            with open(tmp, "wb") as f:
+                writer = WriteErrors(f)
+                try:
+                    torch.save(state, writer)
+                except RuntimeError:
+                    raise writer.error or sys.exc_info()[1]  # the disk's own words (No space left on device)
+                f.flush()
+                os.fsync(f.fileno())
+            digests = {CHECKPOINT: sha256_file(tmp)}
+            if current.exists():
+                digests[PREVIOUS] = read_manifest(out).get(CHECKPOINT) or sha256_file(current)
+                os.replace(current, previous)
+            with atomic_write(out / MANIFEST) as f:
+                f.writelines(f"{digest}  {name}\n" for name, digest in digests.items())
+            os.replace(tmp, current)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(out)
+    except OSError as e:
+        raise CheckpointWriteError(f"cannot write {current}: {e}; {kept(out)}") from None
+    except RuntimeError as e:  # torch.save reports a failed write as a RuntimeError
+        raise CheckpointWriteError(f"cannot write {current}: {str(e).splitlines()[0]}; {kept(out)}") from None
+
+
+class WriteErrors:
+    """A file for torch.save that keeps the OSError of a failed write: torch reports it only as
+    'unexpected pos ...'."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data):
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self):
+        self.f.flush()
+
+
+def kept(out):
+    names = [p.name for p in (Path(out) / CHECKPOINT, Path(out) / PREVIOUS) if p.exists()]
+    return f"{' and '.join(names)} {'are' if len(names) > 1 else 'is'} intact: free space and rerun with --resume true" if names \
+        else "no earlier checkpoint exists"
+
+
+def load_checkpoint(out, device):
+    """The newest good checkpoint's state and its path, or (None, None) when there is none.
+    A corrupt one is reported and passed over."""
+    out = Path(out)
+    known = set(read_manifest(out).values())
+    for path in (out / CHECKPOINT, out / PREVIOUS):
+        if not path.exists():
+            continue
+        problem = None
+        if known and sha256_file(path) not in known:
+            problem = "its sha256 is not the one recorded in " + MANIFEST + " (truncated or damaged)"
+        else:
+            try:
+                # Our own file, holding RNG and reporter states (not plain tensors): full unpickling.
+                return torch.load(path, map_location=device, weights_only=False), path
+            except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is passed over
+                problem = f"it cannot be read ({type(e).__name__}: {e})"
+        logging.warning("%s is not usable: %s; trying the one before it", path, problem)
+    if (out / CHECKPOINT).exists() or (out / PREVIOUS).exists():
+        raise CheckpointWriteError(f"{out}: no usable checkpoint (see the warnings above); "
+                                   "remove checkpoint*.pth to start again, or restore one")
+    return None, None

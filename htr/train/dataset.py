@@ -167,6 +167,11 @@ class OCRDataset(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.text)
 
+    def describe(self, utt):
+        """'utt (feats.scp line: location)' for messages about one utterance's file."""
+        location = read_kv(self.feats_scp).get(utt, "?")
+        return f"{utt} ({self.feats_scp}: {location})"
+
 
 def collate(items):
     """Pad a list of dataset items; unreadable ones are left out and listed under "skipped"."""

@@ -9,6 +9,7 @@ its peer's connection drops (gloo), or the NCCL watchdog aborts after --dist_tim
 import datetime
 import os
 import re
+import signal
 import socket
 from dataclasses import dataclass
 
@@ -117,10 +118,35 @@ def launch(worker, args):
     if args.ngpu > 1:
         if not torch.cuda.is_available() and args.dist_backend == "nccl":
             raise RuntimeError("--ngpu > 1 without CUDA: add --dist_backend gloo to run CPU processes")
-        torch.multiprocessing.spawn(_spawned, args=(worker, args, free_port(), args.ngpu), nprocs=args.ngpu,
-                                    join=True)
-        return None
+        return spawn_and_wait(worker, args)
     return worker(args, DistInfo())
+
+
+def spawn_and_wait(worker, args):
+    """Start the --ngpu local ranks and wait. SIGTERM/SIGUSR1 sent to this process reach every rank
+    (which checkpoint and exit with PREEMPTED); exiting so is passed on as this process's status."""
+    from htr.train.preemption import PREEMPTED, SIGNALS
+    context = torch.multiprocessing.start_processes(_spawned, args=(worker, args, free_port(), args.ngpu),
+                                                    nprocs=args.ngpu, join=False, start_method="spawn")
+
+    def forward(signum, frame):
+        for proc in context.processes:
+            if proc.is_alive():
+                os.kill(proc.pid, signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in SIGNALS}
+    try:
+        while not context.join():
+            pass
+    except torch.multiprocessing.ProcessExitedException as e:
+        if e.exit_code != PREEMPTED:
+            raise
+        for proc in context.processes:  # the others checkpointed with it; let them finish exiting
+            proc.join()
+        raise SystemExit(PREEMPTED) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def all_sum(values, info, device):

@@ -51,7 +51,17 @@ def get_parser(task="ocr"):
     g.add_argument("--grad_clip", type=float, default=5.0)
     g.add_argument("--grad_clip_type", type=float, default=2.0)
     g.add_argument("--accum_grad", type=int, default=1)
-    g.add_argument("--resume", type=str2bool, default=False)
+    g.add_argument("--resume", type=str2bool, default=False,
+                   help="continue from <output_dir>/checkpoint.pth (mid-epoch ones at the next batch)")
+    g.add_argument("--save_every_steps", type=none_or(int), default=None,
+                   help="also write a resumable checkpoint every N updates within an epoch")
+    g.add_argument("--save_every_minutes", type=none_or(float), default=10.0,
+                   help="also write a resumable checkpoint every M minutes within an epoch (none: off)")
+    g.add_argument("--num_iters_per_epoch", type=none_or(int), default=None,
+                   help="an epoch is N batches cut from consecutive shuffled passes (ESPnet's option)")
+    g.add_argument("--worker_timeout", type=float, default=600.0,
+                   help="seconds a data-loader worker may take for a batch before it counts as hung and "
+                        "is replaced (its utterance skipped)")
     g.add_argument("--use_amp", type=str2bool, default=False)
     g.add_argument("--amp_dtype", default="float16", choices=["float16", "bfloat16"])
     g.add_argument("--compile", type=str2bool, default=False,

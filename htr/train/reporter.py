@@ -37,6 +37,14 @@ class Accumulator:
     def count(self, key, n=1):
         self.counts[key] = self.counts.get(key, 0) + n
 
+    def state_dict(self):
+        """The partial sums of an epoch in progress (a mid-epoch checkpoint), tensors as they are."""
+        return {"sums": dict(self.sums), "weights": dict(self.weights), "counts": dict(self.counts)}
+
+    def load_state_dict(self, state):
+        self.sums, self.weights, self.counts = dict(state["sums"]), dict(state["weights"]), dict(state["counts"])
+        return self
+
     def means(self):
         self.resolve()
         out = {k: self.sums[k] / self.weights[k] for k in self.sums if self.weights[k] > 0}

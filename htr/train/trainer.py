@@ -3,7 +3,11 @@
 Files in <output_dir> (ESPnet's layout):
     config.yaml             the resolved options; `ocr_train --config config.yaml` reruns the run
     train.log               everything logged (appended across resumes)
-    checkpoint.pth          model, optimizers, schedulers, scaler, reporter, RNG states (for --resume)
+    checkpoint.pth          model, optimizers, schedulers, scaler, reporter, RNG states (for --resume);
+                            mid-epoch ones (--save_every_steps/--save_every_minutes, or on SIGTERM/SIGUSR1)
+                            also hold the position in the epoch's batch order and its partial statistics
+    checkpoint.prev.pth     the checkpoint before it; checkpoint.sha256 their digests (a damaged
+                            checkpoint.pth is passed over at resume, and the previous one used)
     {N}epoch.pth            model weights after epoch N (only the n best per criterion are kept)
     latest.pth, {phase}.{key}.best.pth, {phase}.{key}.ave_{n}best.pth, {phase}.{key}.ave.pth
     images/*.png            per-epoch curves; images/att_ws/ attention maps of a few valid lines
@@ -23,9 +27,12 @@ import yaml
 import htr
 from htr.registry import initialize
 from htr.train import distributed
-from htr.train.batch_sampler import epoch_order, make_batches, padding_ratio, shard
-from htr.train.checkpoint import atomic_save, atomic_symlink, average_state_dicts, clean_temp_files
+from htr.train.batch_sampler import epoch_batches, make_batches, padding_ratio, shard
+from htr.train.checkpoint import (atomic_save, atomic_symlink, average_state_dicts, clean_temp_files,
+                                  load_checkpoint, save_checkpoint)
+from htr.train.loader import ResilientLoader
 from htr.train.optim import build_optimizer, build_scheduler
+from htr.train.preemption import PREEMPTED, Preempted, SaveSchedule, StopSignal
 from htr.train.reporter import Accumulator, Reporter
 from htr.train.tasks import OCRTask
 from htr.utils.plot import line_plot
@@ -123,15 +130,18 @@ class Trainer:
 
         self.optimizer = build_optimizer(args.optim, self.model.parameters(), args.optim_conf, source=args.config,
                                          device=self.device)
-        steps = args.max_epoch * math.ceil(len(self.train_batches) / args.accum_grad)
+        self.iters_per_epoch = args.num_iters_per_epoch or len(self.train_batches)
+        steps = args.max_epoch * math.ceil(self.iters_per_epoch / args.accum_grad)
         self.scheduler = build_scheduler(args.scheduler, self.optimizer, args.scheduler_conf, steps, source=args.config)
         self.amp_dtype = getattr(torch, args.amp_dtype)
         self.scaler = torch.amp.GradScaler(self.device.type,
                                            enabled=args.use_amp and self.amp_dtype == torch.float16)
         self.reporter = Reporter()
-        self.start_epoch = 1
-        if args.resume and (self.out / "checkpoint.pth").exists():
-            self.resume(self.out / "checkpoint.pth")
+        self.start_epoch, self.updates, self.progress = 1, 0, None
+        if args.resume:
+            self.resume()
+        self.schedule = SaveSchedule(args.save_every_steps, args.save_every_minutes)
+        self.stop = StopSignal().install()
         self.ddp = self.model
         if info.distributed:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
@@ -149,9 +159,10 @@ class Trainer:
                 self.tensorboard = SummaryWriter(str(self.out / "tensorboard"))
 
     # ---- checkpoints -------------------------------------------------------------------------
-    def resume(self, path):
-        # Our own file, holding RNG and reporter states (not plain tensors): full unpickling needed.
-        state = torch.load(path, map_location=self.device, weights_only=False)
+    def resume(self):
+        state, path = load_checkpoint(self.out, self.device)
+        if state is None:
+            return
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizers"][0])
         if self.scheduler is not None and state["schedulers"][0] is not None:
@@ -161,8 +172,41 @@ class Trainer:
         self.reporter.load_state_dict(state["reporter"])
         rngs = state["rng"]
         set_rng_state(rngs[self.info.rank % len(rngs)])
-        self.start_epoch = max(self.reporter.epochs()) + 1
-        logging.info("resumed from %s: continuing at epoch %d", path, self.start_epoch)
+        self.updates = state.get("updates", 0)
+        self.progress = state.get("progress")  # set when the checkpoint was written mid-epoch
+        if self.progress:
+            self.start_epoch = self.progress["epoch"]
+            logging.info("resumed from %s: continuing at epoch %d, batch %d of %d (update %d)", path,
+                         self.start_epoch, self.progress["iteration"] + 1, self.iters_per_epoch, self.updates)
+        else:
+            self.start_epoch = max(self.reporter.epochs(), default=0) + 1
+            logging.info("resumed from %s: continuing at epoch %d", path, self.start_epoch)
+
+    def checkpoint_state(self, rngs, epoch, progress=None):
+        """ESPnet's checkpoint.pth keys, plus the RNG states of every rank, the last finished epoch,
+        the update count and, mid-epoch, where in the epoch training stands."""
+        return {"model": self.model.state_dict(),
+                "optimizers": [self.optimizer.state_dict()],
+                "schedulers": [self.scheduler.state_dict() if self.scheduler else None],
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                "reporter": self.reporter.state_dict(),
+                "rng": rngs,
+                "epoch": epoch,
+                "updates": self.updates,
+                "progress": progress}
+
+    def save_progress(self, epoch, iteration, acc, seen, elapsed):
+        """A mid-epoch checkpoint: every rank's RNG, rank 0 writes, all wait for it."""
+        rngs = distributed.gather_objects(rng_state(), self.info)
+        if self.info.is_main:
+            progress = {"epoch": epoch, "iteration": iteration, "acc": acc.state_dict(), "seen": seen,
+                        "elapsed": elapsed}
+            save_checkpoint(self.checkpoint_state(rngs, epoch - 1, progress), self.out)
+            logging.info("checkpoint at epoch %d, batch %d of %d (update %d)", epoch, iteration,
+                         self.iters_per_epoch, self.updates)
+        if self.info.distributed:
+            torch.distributed.barrier()
+        self.schedule.saved()
 
     def save_epoch(self, epoch, rngs):
         """Weights, links and pruning first, checkpoint.pth last: a kill in between redoes the epoch."""
@@ -178,13 +222,8 @@ class Trainer:
         for old in out.glob("*epoch.pth"):
             if int(old.name[:-len("epoch.pth")]) not in keep:
                 old.unlink()
-        atomic_save({"model": self.model.state_dict(),
-                     "optimizers": [self.optimizer.state_dict()],
-                     "schedulers": [self.scheduler.state_dict() if self.scheduler else None],
-                     "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-                     "reporter": self.reporter.state_dict(),
-                     "rng": rngs,
-                     "epoch": epoch}, out / "checkpoint.pth")
+        save_checkpoint(self.checkpoint_state(rngs, epoch), out)
+        self.schedule.saved()
 
     def average_nbest(self):
         n = self.args.keep_nbest_models
@@ -201,14 +240,15 @@ class Trainer:
     def to_device(self, batch):
         return {k: batch[k].to(self.device) for k in self.task.input_keys}
 
-    def loader(self, dataset, batches):
+    def loader(self, dataset, batches, epoch):
         local = [shard(b, self.info.rank, self.info.world_size) for b in batches]
-        return torch.utils.data.DataLoader(dataset, batch_sampler=local, collate_fn=self.task.collate,
-                                           num_workers=self.args.num_workers)
+        return ResilientLoader(dataset, local, self.task.collate, self.args.num_workers, self.args.worker_timeout,
+                               seed=self.args.seed * 1000003 + epoch, describe=getattr(dataset, "describe", str))
 
     def note_skipped(self, batch, acc):
         for utt, reason in batch["skipped"]:
-            logging.warning("skipping %s: cannot load its features (%s)", utt, reason)
+            logging.warning("skipping %s: %s", utt, reason if "worker lost" in reason else
+                            f"cannot load its features ({reason})")
         if batch["skipped"]:
             acc.count("skipped_utts", len(batch["skipped"]))
 
@@ -218,17 +258,26 @@ class Trainer:
     def train_epoch(self, epoch):
         args, info = self.args, self.info
         self.ddp.train()
-        batches = epoch_order(self.train_batches, args.seed, epoch)
+        batches = epoch_batches(self.train_batches, args.seed, epoch, args.num_iters_per_epoch)
         self.train_set.epoch = epoch  # augmentation draws per epoch (the loader copies the dataset)
         log_interval = args.log_interval or max(1, len(batches) // 20)
-        acc, seen, start = Accumulator(), 0, time.monotonic()
+        first, acc, seen, spent = 0, Accumulator(), 0, 0.0
+        if self.progress and self.progress["epoch"] == epoch:  # resumed mid-epoch: on from the next batch
+            p = self.progress
+            first, acc, seen, spent = p["iteration"], Accumulator().load_state_dict(p["acc"]), p["seen"], p["elapsed"]
+        start = time.monotonic() - spent
         params = [p for p in self.model.parameters() if p.requires_grad]
         buffers = [b for b in self.model.buffers() if b.is_floating_point()]
         self.optimizer.zero_grad()
-        for it, batch in enumerate(self.loader(self.train_set, batches), 1):
+        save_due = stop_due = False
+        for it, batch in enumerate(self.loader(self.train_set, batches[first:], epoch), first + 1):
             self.note_skipped(batch, acc)
             n_local = len(batch["utts"])
-            n_global, n_empty = distributed.all_sum([n_local, float(n_local == 0)], info, self.device)
+            # one collective per batch: sizes, and whether any rank wants a checkpoint or was signalled
+            n_global, n_empty, n_save, n_stop = distributed.all_sum(
+                [n_local, float(n_local == 0), float(self.schedule.time_due()), float(bool(self.stop.received))],
+                info, self.device)
+            save_due, stop_due = save_due or n_save > 0, stop_due or n_stop > 0
             if n_empty > 0:  # every rank agrees to skip, so none waits in a collective
                 acc.count("skipped_batches")
                 continue
@@ -254,6 +303,12 @@ class Trainer:
             if not sync:
                 continue
             self.optimizer_step(params, acc)
+            self.updates += 1
+            if save_due or stop_due or self.schedule.steps_due(self.updates):
+                self.save_progress(epoch, it, acc, seen, time.monotonic() - start)
+                save_due = False
+                if stop_due:
+                    raise Preempted(f"checkpoint written at epoch {epoch}, batch {it} of {len(batches)}")
             if it % log_interval == 0:
                 # step/total and ETAs at this epoch's pace (validation not counted): the job launcher
                 # shows this line as the live status of the training stage
@@ -261,7 +316,7 @@ class Trainer:
                 left = len(batches) - it
                 logging.info("epoch %d %d/%d: loss=%.4g lr=%.3g %.1f %s/s, epoch eta %s, training eta %s",
                              epoch, it, len(batches), float(stats["loss"]), self.optimizer.param_groups[0]["lr"],
-                             seen / elapsed, self.task.unit, duration(elapsed / it * left),
+                             seen / max(elapsed, 1e-9), self.task.unit, duration(elapsed / it * left),
                              duration(elapsed / it * (left + (args.max_epoch - epoch) * len(batches))))
         elapsed = time.monotonic() - start
         means = self.epoch_means(acc)
@@ -290,7 +345,7 @@ class Trainer:
     def valid_epoch(self):
         self.model.eval()
         acc = Accumulator()
-        for batch in self.loader(self.valid_set, self.valid_batches):
+        for batch in self.loader(self.valid_set, self.valid_batches, 0):
             self.note_skipped(batch, acc)
             if not batch["utts"]:
                 continue
@@ -348,6 +403,11 @@ class Trainer:
                 self.save_epoch(epoch, rngs)
             if self.info.distributed:
                 torch.distributed.barrier()
+            self.progress = None
+            # a signal during validation takes effect here, once the epoch's checkpoint is written
+            if distributed.all_sum([float(bool(self.stop.received))], self.info, self.device)[0] > 0 \
+                    and epoch < args.max_epoch:
+                raise Preempted(f"checkpoint written at the end of epoch {epoch}")
             if args.patience and self.reporter.epochs_since_best(*args.early_stopping_criterion) >= args.patience:
                 logging.info("no improvement of %s.%s for %d epochs: stopping early", *args.early_stopping_criterion[:2],
                              args.patience)
@@ -365,6 +425,10 @@ def train(args, info, task=None):
     distributed.init_process_group(info, args.dist_timeout)
     try:
         Trainer(args, info, task).run()
+    except Preempted as e:
+        logging.warning("stopped on a signal: %s; rerun with --resume true to continue (exit status %d)",
+                        e, PREEMPTED)
+        raise SystemExit(PREEMPTED) from None
     finally:
         if info.distributed and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

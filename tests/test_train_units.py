@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from htr.train.batch_sampler import epoch_order, make_batches, shard
-from htr.train.checkpoint import atomic_save, average_state_dicts
+from htr.train.checkpoint import average_state_dicts
+from htr.utils.atomic import atomic_save
 from htr.train.distributed import first_host
 from htr.train.optim import NoamLR, WarmupCosineLR, WarmupLR
 from htr.train.options import parse_args

@@ -12,13 +12,13 @@ are made absolute in <output_dir>/config.yaml and <output_dir>/<model_name> link
 """
 import argparse
 import logging
-import os
 from pathlib import Path
 
 import yaml
 
 from htr.model_loading import check_complete, fetch, load_config, locate
 from htr.errors import run_tool
+from htr.utils.atomic import atomic_symlink, atomic_write
 
 
 def main(argv=None):
@@ -36,11 +36,11 @@ def main(argv=None):
     config = load_config(config_file, root)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-    link = out / args.model_name
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    os.symlink(Path(model_file).resolve(), link)
+    # the weights link first, config.yaml last: a later stage takes config.yaml for a finished download
+    (out / "config.yaml").unlink(missing_ok=True)
+    atomic_symlink(Path(model_file).resolve(), out / args.model_name)
+    with atomic_write(out / "config.yaml") as f:
+        f.write(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     logging.info("%s -> %s (config.yaml, %s -> %s)", args.model, out, args.model_name, model_file)
 
 

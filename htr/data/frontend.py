@@ -20,6 +20,7 @@ import yaml
 
 from htr.data.image_features import image_to_features, load_image_and_features
 from htr.errors import ConfigError, UserError, check_keys
+from htr.utils.atomic import atomic_write
 
 NAME = "image"                 # the `frontend:` value of a model with an image front end
 FRONTEND_FILE = "frontend.yaml"
@@ -82,9 +83,8 @@ class ImageFrontend:
     # The record beside a feature dir's feats.scp
     def write(self, feats_dir):
         path = Path(feats_dir) / FRONTEND_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(yaml.safe_dump({"frontend": NAME, "frontend_conf": self.to_conf()}, sort_keys=False))
-        tmp.replace(path)
+        with atomic_write(path) as f:
+            f.write(yaml.safe_dump({"frontend": NAME, "frontend_conf": self.to_conf()}, sort_keys=False))
 
     @classmethod
     def read(cls, feats_dir):

@@ -1,6 +1,8 @@
 """Feature statistics in ESPnet's feats_stats.npz form: count, sum, sum_square (float64 sums)."""
 import numpy as np
 
+from htr.utils.atomic import atomic_write
+
 
 def accumulate_stats(feature_matrices):
     count, total, total_square = 0, None, None
@@ -17,4 +19,6 @@ def accumulate_stats(feature_matrices):
 
 
 def write_stats(path, stats):
-    np.savez(path, **stats)
+    """ESPnet's feats_stats.npz, whole or not at all."""
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **stats)

@@ -1,4 +1,4 @@
-"""Model files: averaging of epoch weights; the crash-safe writers live in htr.utils.atomic."""
+"""Checkpoints that are verified before they are trusted, and the averaging of epoch weights."""
 import logging
 import os
 import sys
@@ -7,8 +7,7 @@ from pathlib import Path
 import torch
 
 from htr.errors import UserError
-from htr.utils.atomic import (atomic_save, atomic_symlink, atomic_write, clean_temp_files,  # noqa: F401
-                              fsync_dir, sha256_file, temp_path)
+from htr.utils.atomic import atomic_write, fsync_dir, sha256_file, temp_path
 
 
 def average_state_dicts(paths):

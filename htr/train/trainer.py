@@ -28,13 +28,13 @@ import htr
 from htr.registry import initialize
 from htr.train import distributed
 from htr.train.batch_sampler import epoch_batches, make_batches, padding_ratio, shard
-from htr.train.checkpoint import (atomic_save, atomic_symlink, average_state_dicts, clean_temp_files,
-                                  load_checkpoint, save_checkpoint)
+from htr.train.checkpoint import average_state_dicts, load_checkpoint, save_checkpoint
 from htr.train.loader import ResilientLoader
 from htr.train.optim import build_optimizer, build_scheduler
 from htr.train.preemption import PREEMPTED, Preempted, SaveSchedule, StopSignal
 from htr.train.reporter import Accumulator, Reporter
 from htr.train.tasks import OCRTask
+from htr.utils.atomic import atomic_save, atomic_symlink, atomic_write, clean_temp_files
 from htr.utils.plot import line_plot
 from htr.utils.progress import duration
 
@@ -76,9 +76,8 @@ def write_config(args, config, path):
     resolved.update(config)
     resolved["version"] = htr.__version__
     text = yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True, default_flow_style=False, indent=4)
-    tmp = Path(path).with_suffix(".yaml.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    with atomic_write(path) as f:
+        f.write(text)
 
 
 def load_init_params(model, specs):

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from htr.data.datadir import read_kv
-from htr.train.collect_stats import save_stats, start_splits, write_lines
+from htr.data.stats import write_stats
+from htr.train.collect_stats import start_splits, write_lines
 from htr.errors import UserError, run_tool
 from htr.utils.atomic import atomic_write_text
 
@@ -38,7 +39,7 @@ def merge(input_dirs, output_dir):
         for name in ("stats_keys", "batch_keys"):
             atomic_write_text(out / name, (parts[0] / name).read_text())
         stats = [np.load(p / "feats_stats.npz") for p in parts]
-        save_stats(out / "feats_stats.npz", {"count": np.int64(sum(int(s["count"]) for s in stats)),
+        write_stats(out / "feats_stats.npz", {"count": np.int64(sum(int(s["count"]) for s in stats)),
                                              "sum": sum(s["sum"] for s in stats),
                                              "sum_square": sum(s["sum_square"] for s in stats)})  # last: done
 

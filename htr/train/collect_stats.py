@@ -55,7 +55,7 @@ def collect_split(triples, key_files, tokenizer, token_type, out_dir, what):
     write_lines(out_dir / "bad_utts", bad)
     atomic_write_text(out_dir / "stats_keys", "feats\n")
     atomic_write_text(out_dir / "batch_keys", "speech\ntext\n")
-    save_stats(out_dir / "feats_stats.npz", stats)  # last: the split is done
+    write_stats(out_dir / "feats_stats.npz", stats)  # last: the split is done
     for utt, reason in bad.items():
         logging.warning("%s: %s unreadable, skipped: %s", what, utt, reason)
     logging.info("%s: %d lines, %d frames, %d unreadable -> %s", what, len(speech), int(stats["count"]), len(bad),
@@ -66,11 +66,6 @@ def write_lines(path, table):
     with atomic_write(path) as f:
         for key in sorted(table, key=sort_key):
             f.write(f"{key} {table[key]}\n")
-
-
-def save_stats(path, stats):
-    with atomic_write(path, "wb") as f:
-        write_stats(f, stats)
 
 
 def start_splits(out, splits=("train", "valid")):

@@ -5,6 +5,7 @@ encoder/encoder_conf, decoder/decoder_conf, ctc_conf, model_conf. Choosing a new
 one line in a table below. Every `*_conf` key must be one its component takes (a typo is an error
 naming the key, the file and the nearest valid key, never a silent default).
 """
+import inspect
 from pathlib import Path
 
 import torch
@@ -42,10 +43,32 @@ def build(what, maker, config, source, *args, filled=(), **extra):
         raise ConfigError(f"{source or 'config'}: {what} must be a mapping, got {config[what]!r}")
     conf = dict(config.get(what) or {})
     check_keys(conf, conf_keys(maker, filled), what, source)
+    where = f"{source}: {what}" if source else what
+    check_types(conf, maker, where)
     try:
         return maker(*args, **conf, **extra)
     except ConfigError as e:  # a value htr refuses: say which file it came from
-        raise ConfigError(f"{source}: {what}: {e}" if source else f"{what}: {e}") from None
+        raise ConfigError(f"{where}: {e}") from None
+    except (TypeError, ValueError, AssertionError, ZeroDivisionError) as e:  # refused by the layers themselves
+        raise ConfigError(f"{where}: the layers refuse these settings ({type(e).__name__}: {e})") from None
+
+
+TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def check_types(conf, maker, where):
+    """Each value of the type of the parameter's default (an int where a float goes is fine): a
+    string for a dropout rate must not reach the layers, or pass unnoticed in a bool."""
+    params = inspect.signature(maker).parameters
+    for key, value in conf.items():
+        default = params[key].default if key in params else None
+        kind = type(default)
+        if kind not in TYPE_NAMES or (value is None and kind is str):
+            continue
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        ok = ok or (kind is float and isinstance(value, int) and not isinstance(value, bool))
+        if not ok:
+            raise ConfigError(f"{where}.{key}: expected {TYPE_NAMES[kind]}, got {value!r}")
 
 
 def build_model(config, source=None):

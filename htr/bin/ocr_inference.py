@@ -22,15 +22,14 @@ import argparse
 import logging
 from pathlib import Path
 
-import kaldiio
 import torch
 
-from htr.data.datadir import read_kv, sort_key
+from htr.data.datadir import FeatsScp, read_kv, sort_key
 from htr.data.frontend import check_feats_scp
 from htr.data.image_features import BadImageError
 from htr.decode import search_options
 from htr.decode.recognizer import Recognizer, frames_of
-from htr.errors import UserError, run_tool
+from htr.errors import FileLineError, UserError, run_tool
 from htr.quantize import CHOICES as QUANTIZE_CHOICES
 from htr.utils.atomic import atomic_path, atomic_write_text, clean_temp_files
 from htr.utils.options import Append, config_defaults
@@ -78,8 +77,9 @@ class Inputs:
             raise UserError(f"--data_path_and_name_and_type {spec!r}: expected path,name,type") from None
         self.kind, self.recognizer = kind, recognizer
         if kind == "kaldi_ark":
-            self.keys = list(read_kv(path))
-            self.table = kaldiio.load_scp(path)
+            self.table = FeatsScp(path)  # an unreadable entry: FileLineError naming its line
+            self.keys = list(self.table)
+            self.dim = recognizer.frontends()[0].height
             for frontend in recognizer.frontends():  # an ensemble reads one feats.scp only if it shares the front end
                 check_feats_scp(path, self.table, frontend, recognizer.sources.get("model") or "the model")
         elif kind == "image":
@@ -91,7 +91,12 @@ class Inputs:
     def __getitem__(self, key):
         if self.kind == "image":
             return self.recognizer.image_features(self.table[key])
-        return self.table[key]
+        feats = self.table[key]
+        if feats.ndim != 2 or feats.shape[1] != self.dim:
+            lineno = self.table.entries[key][0]
+            raise FileLineError(self.table.path, lineno, f"{key}: features of shape {tuple(feats.shape)}, but the "
+                                f"model reads (frames, {self.dim})")
+        return feats
 
 
 RESULT_FILES = ("token", "token_int", "score", "text")  # text last: scoring reads it

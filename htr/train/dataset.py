@@ -13,11 +13,15 @@ import kaldiio
 import numpy as np
 import torch
 
-from htr.data.datadir import iter_kv, read_kv, read_text
-from htr.errors import FileLineError
+from htr.data.datadir import FeatsScp, iter_kv, read_kv, read_text
+from htr.errors import FileLineError, UserError
 
 SUPPORTED_TYPES = {"kaldi_ark": "feats", "text": "text"}
 SHAPE = re.compile(r"[0-9]+(,[0-9]+)*")
+
+
+class NoUsableData(UserError, ValueError):
+    """Every utterance of a split was dropped: the message gives the reasons."""
 
 
 def sources_from_triples(triples, what, needed=("feats", "text")):
@@ -70,21 +74,23 @@ class UtteranceFilter:
     def __init__(self, min_frames, max_frames=None, max_tokens=None):
         self.min_frames, self.max_frames, self.max_tokens = min_frames, max_frames, max_tokens
 
-    def __call__(self, feats_scp, text, shapes, tokenizer):
+    def __call__(self, feats_scp, text, shapes, tokenizer, unreadable=None):
         """-> kept keys (feats.scp order), Counter of drop reasons, [(utt, reason)]."""
         sizes, dropped = {}, []
+        dims = Counter(s[1] for s in (shapes or {}).values() if len(s) > 1)
+        self.dim = dims.most_common(1)[0][0] if dims else None  # a stray matrix of another width is dropped
         for utt in text:
             if utt not in feats_scp:
                 dropped.append((utt, "missing feats.scp entry"))
         for utt, location in feats_scp.items():
-            reason = self.problem(utt, location, text, shapes, tokenizer, sizes)
+            reason = self.problem(utt, location, text, shapes, tokenizer, sizes, unreadable or {})
             if reason:
                 dropped.append((utt, reason))
         bad = {u for u, _ in dropped}
         kept = [u for u in feats_scp if u not in bad]
         return kept, Counter(r.split(":")[0] for _, r in dropped), dropped
 
-    def problem(self, utt, location, text, shapes, tokenizer, sizes):
+    def problem(self, utt, location, text, shapes, tokenizer, sizes, unreadable):
         if utt not in text:
             return "no transcript in text"
         if not text[utt].strip():
@@ -92,9 +98,13 @@ class UtteranceFilter:
         reason = ark_entry_problem(location, sizes)
         if reason:
             return f"unreadable feature: {reason}"
+        if utt in unreadable:
+            return f"unreadable feature: {unreadable[utt]}"
         if shapes is not None and utt not in shapes:
             return "not in shape file"
         frames = shapes[utt][0]
+        if self.dim is not None and len(shapes[utt]) > 1 and shapes[utt][1] != self.dim:
+            return f"other feature dimension: {shapes[utt][1]}, not {self.dim} as the others"
         if frames < self.min_frames:
             return f"too short: {frames} frames < {self.min_frames} needed by the subsampling"
         if self.max_frames and frames > self.max_frames:
@@ -110,29 +120,33 @@ def load_split(triples, shape_files, tokenizer, utterance_filter, what):
     sources = sources_from_triples(triples, what)
     feats_scp = read_kv(sources["feats"])
     text = read_text(sources["text"])
+    unreadable = {}  # utt -> why, for matrices read here (no shape file)
     if shape_files:
         shapes = read_shape_file(shape_files[0])
     else:
         logging.warning("%s: no shape file; reading every feature matrix for its length "
                         "(run --collect_stats true to write shape files)", what)
-        loader = kaldiio.load_scp(sources["feats"])
-        shapes = {}
+        table, shapes = FeatsScp(sources["feats"]), {}
         for utt in feats_scp:
             try:
-                shapes[utt] = loader[utt].shape
-            except Exception:  # an unreadable entry is dropped by the filter with its reason
-                pass
-    kept, counts, dropped = utterance_filter(feats_scp, text, shapes, tokenizer)
+                shapes[utt] = table[utt].shape
+            except FileLineError as e:  # dropped by the filter, with the line and the ark named
+                unreadable[utt] = str(e)
+    kept, counts, dropped = utterance_filter(feats_scp, text, shapes, tokenizer, unreadable)
     for utt, reason in dropped:
         logging.info("%s: dropping %s: %s", what, utt, reason)
     summary = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items())) or "none"
     logging.info("%s: %d utterances kept, %d dropped (%s)", what, len(kept), len(dropped), summary)
     if not kept:
-        raise ValueError(f"{what}: no usable utterances in {sources['feats']} / {sources['text']}")
+        example = f"; e.g. {dropped[0][0]}: {dropped[0][1]}" if dropped else ""
+        raise NoUsableData(f"{what}: no usable utterances in {sources['feats']} / {sources['text']} "
+                           f"({summary}){example}")
     # Lengths per shape file (frames, then e.g. tokens): folded batches fold on each of them.
     others = [read_shape_file(f) for f in shape_files[1:]]
     lengths = {u: (shapes[u][0],) + tuple(o[u][0] for o in others if u in o) for u in kept}
-    return OCRDataset(sources["feats"], text, tokenizer), lengths
+    dataset = OCRDataset(sources["feats"], text, tokenizer)
+    dataset.dim = utterance_filter.dim
+    return dataset, lengths
 
 
 class OCRDataset(torch.utils.data.Dataset):
@@ -145,12 +159,16 @@ class OCRDataset(torch.utils.data.Dataset):
         self.synthesize = None  # htr.data.span_synthesis.SpanSynthesizer for training data, else None
         self.augment = augment  # htr.data.augment.Augmenter for training data, else None
         self.epoch = 1          # set by the trainer: augmentation draws depend on (seed, epoch, utt)
+        self.dim = None         # the feature dimension every matrix must have (None: not checked)
         self.loader = None  # opened lazily, once per worker process
 
     def load(self, utt):
         if self.loader is None:
             self.loader = kaldiio.load_scp(self.feats_scp)
-        return np.array(self.loader[utt], dtype=np.float32)  # a writable copy
+        feats = np.array(self.loader[utt], dtype=np.float32)  # a writable copy
+        if feats.ndim != 2 or (self.dim is not None and feats.shape[1] != self.dim):
+            raise ValueError(f"a matrix of shape {feats.shape}, not (frames, {self.dim})")
+        return feats
 
     def __getitem__(self, utt):
         text = self.text[utt]

@@ -16,7 +16,9 @@ local)
     ;;
 slurm)
     train_cmd="python3 -m htr.bin.run_jobs --backend slurm --mem 4G --time 4:00:00"
-    cuda_cmd="python3 -m htr.bin.run_jobs --backend slurm --mem 16G --time 48:00:00"
+    # --requeue 3: training is requeued on preemption and resubmitted after a SIGUSR1 180 s before the
+    # time limit, which makes it checkpoint and exit 75; stage 11 resumes at the next batch
+    cuda_cmd="python3 -m htr.bin.run_jobs --backend slurm --mem 16G --time 48:00:00 --requeue 3"
     decode_cmd="python3 -m htr.bin.run_jobs --backend slurm --mem 4G --time 4:00:00"
     ;;
 ssh)

@@ -139,7 +139,8 @@ def test_bf16_autocast_with_gradient_accumulation(train_data, tmp_path):
 def test_compiled_training_step_learns_as_eager_does(train_data, tmp_path):
     """--compile true: one epoch through torch.compile (aot_eager: the graph capture and its
     autograd, without inductor's C++ build per shape, which takes minutes on a CPU)."""
-    args = ("--max_epoch", 1, "--scheduler", "none", "--num_att_plot", 0)
+    # one batch of every line: one shape, so one compilation (each new shape compiles again)
+    args = ("--max_epoch", 1, "--scheduler", "none", "--num_att_plot", 0, "--batch_size", 48, "--batch_type", "unsorted")
     run_tool("ocr_train", *train_data.train_args(tmp_path / "eager", *args))
     run_tool("ocr_train", *train_data.train_args(tmp_path / "compiled", *args, "--compile", "true",
                                                  "--compile_backend", "aot_eager"))

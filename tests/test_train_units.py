@@ -114,3 +114,19 @@ def test_average_floats_and_sum_integer_buffers(tmp_path):
         torch.save({"w": torch.full((2,), value), "n": torch.tensor(i + 1)}, tmp_path / f"{i}.pth")
     avg = average_state_dicts([tmp_path / f"{i}.pth" for i in range(3)])
     assert torch.equal(avg["w"], torch.full((2,), 3.0)) and int(avg["n"]) == 6 and avg["n"].dtype == torch.int64
+
+
+def test_num_iters_per_epoch_cuts_epochs_from_consecutive_shuffled_passes():
+    from htr.train.batch_sampler import epoch_batches, epoch_order
+    batches = [[f"u{i}"] for i in range(5)]
+    stream = sum((epoch_order(batches, 3, p) for p in range(1, 7)), [])  # 6 shuffled passes of 5
+    epochs = [epoch_batches(batches, 3, e, num_iters_per_epoch=3) for e in (1, 2, 3, 4, 5)]
+    assert sum(epochs, []) == stream[:15]  # 5 epochs of 3 batches = the first 3 passes, in order
+    assert epoch_batches(batches, 3, 2, num_iters_per_epoch=12) == stream[12:24]  # longer than a pass
+    assert epoch_batches(batches, 3, 2) == epoch_order(batches, 3, 2)
+
+
+def test_a_mid_epoch_resume_notices_a_changed_batch_order():
+    from htr.train.trainer import batch_digest
+    assert batch_digest([["a", "b"], ["c"]]) == batch_digest([["a", "b"], ["c"]])
+    assert batch_digest([["a", "b"], ["c"]]) != batch_digest([["a"], ["b", "c"]])

@@ -14,6 +14,7 @@ Files in <output_dir> (ESPnet's layout):
     tensorboard/            the same curves for tensorboard
 """
 import contextlib
+import hashlib
 import logging
 import math
 import random
@@ -78,6 +79,11 @@ def write_config(args, config, path):
     text = yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True, default_flow_style=False, indent=4)
     with atomic_write(path) as f:
         f.write(text)
+
+
+def batch_digest(batches):
+    """A fingerprint of an epoch's batch order: a mid-epoch resume must continue the same order."""
+    return hashlib.sha1("\n".join(" ".join(b) for b in batches).encode("utf-8")).hexdigest()
 
 
 def load_init_params(model, specs):
@@ -194,12 +200,12 @@ class Trainer:
                 "updates": self.updates,
                 "progress": progress}
 
-    def save_progress(self, epoch, iteration, acc, seen, elapsed):
+    def save_progress(self, epoch, iteration, acc, seen, elapsed, batches):
         """A mid-epoch checkpoint: every rank's RNG, rank 0 writes, all wait for it."""
         rngs = distributed.gather_objects(rng_state(), self.info)
         if self.info.is_main:
             progress = {"epoch": epoch, "iteration": iteration, "acc": acc.state_dict(), "seen": seen,
-                        "elapsed": elapsed}
+                        "elapsed": elapsed, "batches": batches}
             save_checkpoint(self.checkpoint_state(rngs, epoch - 1, progress), self.out)
             logging.info("checkpoint at epoch %d, batch %d of %d (update %d)", epoch, iteration,
                          self.iters_per_epoch, self.updates)
@@ -261,9 +267,15 @@ class Trainer:
         self.train_set.epoch = epoch  # augmentation draws per epoch (the loader copies the dataset)
         log_interval = args.log_interval or max(1, len(batches) // 20)
         first, acc, seen, spent = 0, Accumulator(), 0, 0.0
+        order = batch_digest(batches)
         if self.progress and self.progress["epoch"] == epoch:  # resumed mid-epoch: on from the next batch
             p = self.progress
-            first, acc, seen, spent = p["iteration"], Accumulator().load_state_dict(p["acc"]), p["seen"], p["elapsed"]
+            if p.get("batches") not in (None, order):
+                logging.warning("the batches of epoch %d differ from the checkpoint's (data or batch options "
+                                "changed): the epoch starts again from its first batch", epoch)
+            else:
+                first, acc, seen, spent = (p["iteration"], Accumulator().load_state_dict(p["acc"]), p["seen"],
+                                           p["elapsed"])
         start = time.monotonic() - spent
         params = [p for p in self.model.parameters() if p.requires_grad]
         buffers = [b for b in self.model.buffers() if b.is_floating_point()]
@@ -303,11 +315,6 @@ class Trainer:
                 continue
             self.optimizer_step(params, acc)
             self.updates += 1
-            if save_due or stop_due or self.schedule.steps_due(self.updates):
-                self.save_progress(epoch, it, acc, seen, time.monotonic() - start)
-                save_due = False
-                if stop_due:
-                    raise Preempted(f"checkpoint written at epoch {epoch}, batch {it} of {len(batches)}")
             if it % log_interval == 0:
                 # step/total and ETAs at this epoch's pace (validation not counted): the job launcher
                 # shows this line as the live status of the training stage
@@ -317,6 +324,11 @@ class Trainer:
                              epoch, it, len(batches), float(stats["loss"]), self.optimizer.param_groups[0]["lr"],
                              seen / max(elapsed, 1e-9), self.task.unit, duration(elapsed / it * left),
                              duration(elapsed / it * (left + (args.max_epoch - epoch) * len(batches))))
+            if save_due or stop_due or self.schedule.steps_due(self.updates):
+                self.save_progress(epoch, it, acc, seen, time.monotonic() - start, order)
+                save_due = False
+                if stop_due:
+                    raise Preempted(f"checkpoint written at epoch {epoch}, batch {it} of {len(batches)}")
         elapsed = time.monotonic() - start
         means = self.epoch_means(acc)
         means.update({f"{self.task.unit}_per_s": seen / max(elapsed, 1e-9)}, time_s=elapsed,

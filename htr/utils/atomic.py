@@ -28,24 +28,6 @@ def temp_path(path, suffix=""):
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode="w", encoding="utf-8"):
-    """`with atomic_write(p) as f: f.write(...)`: p gets the content only if the block finishes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-@contextlib.contextmanager
 def atomic_path(path, suffix=""):
     """`with atomic_path(p) as tmp: writer(tmp)` for writers that want a file name (zip, npz, ark):
     the finished temp file is fsynced and renamed to p; on any error it is removed."""
@@ -61,6 +43,13 @@ def atomic_path(path, suffix=""):
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w", encoding="utf-8"):
+    """`with atomic_write(p) as f: f.write(...)`: p gets the content only if the block finishes."""
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+        yield f
 
 
 def atomic_write_text(path, text):

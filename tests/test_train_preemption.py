@@ -119,13 +119,16 @@ def test_sigkill_anywhere_resumes_bit_for_bit(train_data, straight, tmp_path):
     assert not list(out.glob(".*.tmp"))
 
 
-def test_full_disk_keeps_the_checkpoint_and_a_damaged_one_falls_back(train_data, straight, tmp_path):
+def test_sigusr1_then_a_full_disk_keeps_the_checkpoint_and_a_damaged_one_falls_back(train_data, straight, tmp_path):
     reference, batches = straight
     out = tmp_path / "full"
     args = train_data.train_args(out, *EXTRA)
     proc = start(args)
     assert wait_for(proc, logged(out / "train.log", "epoch 1 10/"))
-    kill(proc)
+    proc.send_signal(signal.SIGUSR1)  # Slurm's warning before the time limit: checkpoint, exit 75
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err
+    assert "SIGUSR1 received" in (out / "train.log").read_text()
     before = {p.name: p.read_bytes() for p in out.glob("checkpoint*")}
     assert set(before) == {"checkpoint.pth", "checkpoint.prev.pth", "checkpoint.sha256"}
 

@@ -9,6 +9,7 @@ SIGKILL or a dead node loses at most that much work.
 """
 import logging
 import signal
+import threading
 import time
 
 PREEMPTED = 75
@@ -27,8 +28,9 @@ class StopSignal:
         self.previous = {}
 
     def install(self):
-        for sig in SIGNALS:
-            self.previous[sig] = signal.signal(sig, self.handle)
+        if threading.current_thread() is threading.main_thread():  # Python's signal handlers live there
+            for sig in SIGNALS:
+                self.previous[sig] = signal.signal(sig, self.handle)
         return self
 
     def handle(self, signum, frame):

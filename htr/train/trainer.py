@@ -434,12 +434,16 @@ def train(args, info, task=None):
     """Entry point of every rank."""
     setup_logging(args, info)
     distributed.init_process_group(info, args.dist_timeout)
+    trainer = None
     try:
-        Trainer(args, info, task).run()
+        trainer = Trainer(args, info, task)
+        trainer.run()
     except Preempted as e:
         logging.warning("stopped on a signal: %s; rerun with --resume true to continue (exit status %d)",
                         e, PREEMPTED)
         raise SystemExit(PREEMPTED) from None
     finally:
+        if trainer is not None:
+            trainer.stop.uninstall()
         if info.distributed and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -213,14 +213,19 @@ PREEMPTED = 75  # htr.train.preemption.PREEMPTED (not imported: the launcher doe
 def forwarding_signals(run):
     """Run the command in the background and pass SIGUSR1/SIGTERM on to it: `--signal=B:USR1@T`
     reaches only the batch shell, and a shell killed by SIGTERM would never write the exit code."""
-    return f"""{run} >> "$log" 2>&1 &
+    return f"""child=
+trap '[ -z "$child" ] || kill -USR1 $child 2>/dev/null' USR1
+trap '[ -z "$child" ] || kill -TERM $child 2>/dev/null' TERM
+{run} >> "$log" 2>&1 &
 child=$!
-trap 'kill -USR1 $child 2>/dev/null' USR1
-trap 'kill -TERM $child 2>/dev/null' TERM
 while :; do
     wait $child; code=$?
     kill -0 $child 2>/dev/null || break  # still running: a trapped signal interrupted the wait
-done"""
+done
+if [ $code -gt 128 ]; then  # the wait was interrupted just as the command ended: ask for its status again
+    wait $child 2>/dev/null; again=$?
+    [ $again = 127 ] || code=$again
+fi"""
 
 
 def sbatch_options(args, queue_dir, name, jobs=None):
@@ -273,7 +278,7 @@ def submit(args, queue_dir, name, script, jobs):
         (queue_dir / f"{name}.done.{job}").unlink(missing_ok=True)
     sbatch = subprocess.run(["sbatch", *sbatch_options(args, queue_dir, name, jobs), str(script)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if sbatch.returncode != 0 and not any(queue_dir.glob(f"{name}.done.*")):
+    if sbatch.returncode != 0 and not any((queue_dir / f"{name}.done.{job}").exists() for job in jobs):
         sys.stderr.write(f"htr-run_jobs: sbatch failed ({sbatch.returncode}): {sbatch.stdout}")
     codes = {}
     for job in jobs:

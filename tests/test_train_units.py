@@ -130,3 +130,24 @@ def test_a_mid_epoch_resume_notices_a_changed_batch_order():
     from htr.train.trainer import batch_digest
     assert batch_digest([["a", "b"], ["c"]]) == batch_digest([["a", "b"], ["c"]])
     assert batch_digest([["a", "b"], ["c"]]) != batch_digest([["a"], ["b", "c"]])
+
+
+def test_a_damaged_checkpoint_is_never_kept_as_the_previous_one(tmp_path):
+    from htr.train.checkpoint import load_checkpoint, read_manifest, save_checkpoint
+    for step in (1, 2):
+        save_checkpoint({"step": step}, tmp_path)
+    data = (tmp_path / "checkpoint.pth").read_bytes()
+    (tmp_path / "checkpoint.pth").write_bytes(data[:len(data) // 2])  # step 2 half-copied
+    assert load_checkpoint(tmp_path, "cpu")[0] == {"step": 1}  # falls back
+    save_checkpoint({"step": 3}, tmp_path)
+    assert torch.load(tmp_path / "checkpoint.prev.pth", weights_only=False) == {"step": 1}  # not the damaged one
+    assert set(read_manifest(tmp_path)) == {"checkpoint.pth", "checkpoint.prev.pth"}
+    (tmp_path / "checkpoint.pth").unlink()  # a kill between the renames of the next save
+    assert load_checkpoint(tmp_path, "cpu")[0] == {"step": 1}
+
+
+def test_a_bug_in_a_worker_is_not_taken_for_a_lost_worker():
+    from htr.train.loader import worker_failed
+    assert worker_failed(RuntimeError("DataLoader worker (pid(s) 123) exited unexpectedly"))
+    assert worker_failed(RuntimeError("DataLoader timed out after 5 seconds"))
+    assert not worker_failed(RuntimeError("Caught KeyError in DataLoader worker process 0.\nOriginal Traceback"))

@@ -63,12 +63,15 @@ def save_checkpoint(state, out):
                     raise writer.error or sys.exc_info()[1]  # the disk's own words (No space left on device)
                 f.flush()
                 os.fsync(f.fileno())
-            digests = {CHECKPOINT: sha256_file(tmp)}
-            if current.exists():
-                digests[PREVIOUS] = read_manifest(out).get(CHECKPOINT) or sha256_file(current)
-                os.replace(current, previous)
+            keep = good_one(out)  # what becomes checkpoint.prev.pth: the current file, unless damaged
+            digests = {CHECKPOINT: sha256_file(tmp), **({PREVIOUS: keep[1]} if keep else {})}
+            # the manifest before any rename: at every step each remaining file's digest is listed
             with atomic_write(out / MANIFEST) as f:
                 f.writelines(f"{digest}  {name}\n" for name, digest in digests.items())
+            if keep and keep[0] == current:
+                os.replace(current, previous)
+            elif current.exists():
+                current.unlink()  # damaged: the good previous one stays
             os.replace(tmp, current)
         finally:
             tmp.unlink(missing_ok=True)
@@ -77,6 +80,19 @@ def save_checkpoint(state, out):
         raise CheckpointWriteError(f"cannot write {current}: {e}; {kept(out)}") from None
     except RuntimeError as e:  # torch.save reports a failed write as a RuntimeError
         raise CheckpointWriteError(f"cannot write {current}: {str(e).splitlines()[0]}; {kept(out)}") from None
+
+
+def good_one(out):
+    """(path, sha256) of the checkpoint a new one should keep beside it: checkpoint.pth when its
+    digest is recorded (or there is no manifest), else checkpoint.prev.pth when it is; or None."""
+    out = Path(out)
+    known = set(read_manifest(out).values())
+    for path in (out / CHECKPOINT, out / PREVIOUS):
+        if path.exists():
+            digest = sha256_file(path)
+            if not known or digest in known:
+                return path, digest
+    return None
 
 
 class WriteErrors:

@@ -126,20 +126,26 @@ def spawn_and_wait(worker, args):
     """Start the --ngpu local ranks and wait. SIGTERM/SIGUSR1 sent to this process reach every rank
     (which checkpoint and exit with PREEMPTED); exiting so is passed on as this process's status."""
     from htr.train.preemption import PREEMPTED, SIGNALS
-    context = torch.multiprocessing.start_processes(_spawned, args=(worker, args, free_port(), args.ngpu),
-                                                    nprocs=args.ngpu, join=False, start_method="spawn")
+    started, received = [], []
 
     def forward(signum, frame):
-        for proc in context.processes:
+        received.append(signum)
+        for proc in started:
             if proc.is_alive():
                 os.kill(proc.pid, signum)
 
-    previous = {sig: signal.signal(sig, forward) for sig in SIGNALS}
+    previous = {sig: signal.signal(sig, forward) for sig in SIGNALS}  # before the ranks exist: none is orphaned
     try:
+        context = torch.multiprocessing.start_processes(_spawned, args=(worker, args, free_port(), args.ngpu),
+                                                        nprocs=args.ngpu, join=False, start_method="spawn")
+        started += context.processes
+        for signum in received[:1]:  # one that came while they were starting
+            forward(signum, None)
         while not context.join():
             pass
     except torch.multiprocessing.ProcessExitedException as e:
-        if e.exit_code != PREEMPTED:
+        killed_by_ours = received and e.exit_code in [-sig for sig in received]  # before its handlers were up
+        if e.exit_code != PREEMPTED and not killed_by_ours:
             raise
         for proc in context.processes:  # the others checkpointed with it; let them finish exiting
             proc.join()

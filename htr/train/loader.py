@@ -51,10 +51,13 @@ class TrackedDataset(torch.utils.data.Dataset):
         return [int(pid) for i, _, pid in self.slots.tolist() if int(i) in wanted and pid > 0]
 
 
+LOST = ("exited unexpectedly", "is killed by signal", "DataLoader timed out")
+
+
 def worker_failed(error):
-    """Is this DataLoader error a lost worker (died, killed, timed out), not a bug in our code?"""
-    text = str(error)
-    return isinstance(error, RuntimeError) and ("DataLoader worker" in text or "DataLoader timed out" in text)
+    """Is this DataLoader error a lost worker (died, killed, timed out)? An exception raised in a
+    worker ("Caught ... in DataLoader worker process") is a bug, re-raised as it is."""
+    return isinstance(error, RuntimeError) and any(text in str(error) for text in LOST)
 
 
 def _load_alone(dataset, utt):
@@ -85,9 +88,10 @@ class ResilientLoader:
     """Iterates `batches` (lists of utterance keys) as torch's DataLoader would, surviving its workers.
     Batches are yielded one per entry, with lost utterances left out and listed in batch["skipped"]."""
 
-    def __init__(self, dataset, batches, collate, num_workers, timeout, seed, describe=str):
+    def __init__(self, dataset, batches, collate, num_workers, timeout, seed, describe=str, stopping=lambda: False):
         self.dataset, self.batches, self.collate = dataset, batches, collate
         self.num_workers, self.timeout, self.seed, self.describe = num_workers, timeout, seed, describe
+        self.stopping = stopping  # the job was signalled: Slurm's SIGTERM reaches the workers too
         self.poll = max(0.5, min(5.0, timeout / 2))  # how often a silent loader is checked on
         self.bad = {}  # utt -> reason
 
@@ -105,6 +109,7 @@ class ResilientLoader:
         while done < len(self.batches):
             tracked = TrackedDataset(self.dataset, keys, self.num_workers)
             remaining = [[k for k in b if k not in self.bad] for b in self.batches[done:]]
+            restarted_at = done
             batches = iter(self.data_loader(remaining, tracked))
             quiet_sigchld()
             while True:
@@ -117,7 +122,10 @@ class ResilientLoader:
                         raise
                     if self.waiting(e, tracked):
                         continue  # slow, not hung: keep waiting
-                    found = self.find_culprits(tracked, remaining[0], e)
+                    if self.stopping():  # the signal killed them, not the data: new workers finish the update
+                        logging.warning("data-loader workers stopped by the signal: restarting them")
+                        break
+                    found = self.find_culprits(tracked, remaining[done - restarted_at], e)
                     for pid in tracked.pids_on(found):  # a hung worker: with whatever it started
                         kill_tree(pid)
                     news += found

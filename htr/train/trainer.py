@@ -29,7 +29,7 @@ import htr
 from htr.registry import initialize
 from htr.train import distributed
 from htr.train.batch_sampler import epoch_batches, make_batches, padding_ratio, shard
-from htr.train.checkpoint import average_state_dicts, load_checkpoint, save_checkpoint
+from htr.train.checkpoint import CheckpointWriteError, average_state_dicts, load_checkpoint, save_checkpoint
 from htr.train.loader import ResilientLoader
 from htr.train.optim import build_optimizer, build_scheduler
 from htr.train.preemption import PREEMPTED, Preempted, SaveSchedule, StopSignal
@@ -203,14 +203,30 @@ class Trainer:
     def save_progress(self, epoch, iteration, acc, seen, elapsed, batches):
         """A mid-epoch checkpoint: every rank's RNG, rank 0 writes, all wait for it."""
         rngs = distributed.gather_objects(rng_state(), self.info)
-        if self.info.is_main:
+
+        def write():
             progress = {"epoch": epoch, "iteration": iteration, "acc": acc.state_dict(), "seen": seen,
                         "elapsed": elapsed, "batches": batches}
             save_checkpoint(self.checkpoint_state(rngs, epoch - 1, progress), self.out)
             logging.info("checkpoint at epoch %d, batch %d of %d (update %d)", epoch, iteration,
                          self.iters_per_epoch, self.updates)
-        if self.info.distributed:
-            torch.distributed.barrier()
+        self.main_writes(write)
+
+    def main_writes(self, write):
+        """Rank 0 runs write() while the others wait; all learn whether it failed (a full disk), so
+        none is left waiting for rank 0 in a collective."""
+        error = None
+        if self.info.is_main:
+            try:
+                write()
+            except CheckpointWriteError as e:
+                error = e
+            except (OSError, RuntimeError) as e:  # the epoch's weights: torch.save and the disk's own errors
+                error = CheckpointWriteError(f"cannot write in {self.out}: {str(e).splitlines()[0]}")
+        if self.info.distributed and distributed.all_sum([float(error is not None)], self.info, self.device)[0]:
+            error = error or CheckpointWriteError("rank 0 could not write its checkpoint (its log says why)")
+        if error is not None:
+            raise error
         self.schedule.saved()
 
     def save_epoch(self, epoch, rngs):
@@ -228,7 +244,6 @@ class Trainer:
             if int(old.name[:-len("epoch.pth")]) not in keep:
                 old.unlink()
         save_checkpoint(self.checkpoint_state(rngs, epoch), out)
-        self.schedule.saved()
 
     def average_nbest(self):
         n = self.args.keep_nbest_models
@@ -248,7 +263,8 @@ class Trainer:
     def loader(self, dataset, batches, epoch):
         local = [shard(b, self.info.rank, self.info.world_size) for b in batches]
         return ResilientLoader(dataset, local, self.task.collate, self.args.num_workers, self.args.worker_timeout,
-                               seed=self.args.seed * 1000003 + epoch, describe=getattr(dataset, "describe", str))
+                               seed=self.args.seed * 1000003 + epoch, describe=getattr(dataset, "describe", str),
+                               stopping=lambda: bool(self.stop.received))
 
     def note_skipped(self, batch, acc):
         for utt, reason in batch["skipped"]:
@@ -411,18 +427,16 @@ class Trainer:
             rngs = distributed.gather_objects(rng_state(), self.info)
             if self.info.is_main:
                 self.report(epoch)
-                self.save_epoch(epoch, rngs)
-            if self.info.distributed:
-                torch.distributed.barrier()
+            self.main_writes(lambda: self.save_epoch(epoch, rngs))
             self.progress = None
-            # a signal during validation takes effect here, once the epoch's checkpoint is written
-            if distributed.all_sum([float(bool(self.stop.received))], self.info, self.device)[0] > 0 \
-                    and epoch < args.max_epoch:
-                raise Preempted(f"checkpoint written at the end of epoch {epoch}")
             if args.patience and self.reporter.epochs_since_best(*args.early_stopping_criterion) >= args.patience:
                 logging.info("no improvement of %s.%s for %d epochs: stopping early", *args.early_stopping_criterion[:2],
                              args.patience)
                 break
+            # a signal during validation takes effect here, once the epoch's checkpoint is written
+            if distributed.all_sum([float(bool(self.stop.received))], self.info, self.device)[0] > 0 \
+                    and epoch < args.max_epoch:
+                raise Preempted(f"checkpoint written at the end of epoch {epoch}")
         if self.info.is_main:
             self.average_nbest()
             if self.tensorboard is not None:

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from conftest import run_tool
+from htr.train.loader import descendants
 from test_train_distributed import ddp_args
 
 SAVE_EVERY = 2  # updates between mid-epoch checkpoints: a kill redoes at most this many
@@ -41,8 +42,22 @@ def wait_for(proc, found, timeout=120):
 
 
 def kill(proc):
+    """SIGKILL the trainer; its data-loader workers must die with it (not linger as orphans)."""
+    workers = descendants(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 2  # the kernel's doing (PR_SET_PDEATHSIG), not a 5 s watchdog's
+    while [p for p in workers if alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in workers if alive(p)], "a data-loader worker outlived its trainer"
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def logged(log, pattern):

@@ -9,6 +9,7 @@ The loader restarts at the first batch not yet delivered, without them, so the b
 mid-epoch resume) is unchanged. With --num_workers 0 there is no worker to lose: loading runs in
 the trainer's own process.
 """
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -16,6 +17,8 @@ import signal
 import time
 
 import torch
+
+PR_SET_PDEATHSIG = 1  # prctl option: the signal this process gets when its parent dies
 
 
 class TrackedDataset(torch.utils.data.Dataset):
@@ -60,7 +63,19 @@ def worker_failed(error):
     return isinstance(error, RuntimeError) and any(text in str(error) for text in LOST)
 
 
+def die_with_parent(*_):
+    """A worker the kernel kills when the trainer dies (Linux): a SIGKILLed trainer must not leave
+    its workers behind (one waiting on a queue nobody reads lives on)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the worker's own parent watchdog remains
+        pass
+    if os.getppid() == 1:  # the trainer died before prctl took effect
+        os._exit(1)
+
+
 def _load_alone(dataset, utt):
+    die_with_parent()
     os.setsid()  # its own process group: a hung pipe command it started is killed with it
     dataset[utt]
 
@@ -100,7 +115,7 @@ class ResilientLoader:
         # resumed mid-epoch would see different dropout than an uninterrupted one.
         options = {"num_workers": self.num_workers, "generator": torch.Generator().manual_seed(self.seed)}
         if self.num_workers > 0:
-            options["timeout"] = self.poll
+            options.update(timeout=self.poll, worker_init_fn=die_with_parent)
         return torch.utils.data.DataLoader(tracked, batch_sampler=batches, collate_fn=self.collate, **options)
 
     def __iter__(self):

@@ -1,13 +1,12 @@
 """Checkpoints that are verified before they are trusted, and the averaging of epoch weights."""
 import logging
 import os
-import sys
 from pathlib import Path
 
 import torch
 
 from htr.errors import UserError
-from htr.utils.atomic import atomic_write, fsync_dir, sha256_file, temp_path
+from htr.utils.atomic import atomic_write, fsync_dir, sha256_file, temp_path, torch_save
 
 
 def average_state_dicts(paths):
@@ -56,11 +55,7 @@ def save_checkpoint(state, out):
         tmp = temp_path(current)
         try:
             with open(tmp, "wb") as f:
-                writer = WriteErrors(f)
-                try:
-                    torch.save(state, writer)
-                except RuntimeError:
-                    raise writer.error or sys.exc_info()[1]  # the disk's own words (No space left on device)
+                torch_save(state, f)
                 f.flush()
                 os.fsync(f.fileno())
             keep = good_one(out)  # what becomes checkpoint.prev.pth: the current file, unless damaged
@@ -93,24 +88,6 @@ def good_one(out):
             if not known or digest in known:
                 return path, digest
     return None
-
-
-class WriteErrors:
-    """A file for torch.save that keeps the OSError of a failed write: torch reports it only as
-    'unexpected pos ...'."""
-
-    def __init__(self, f):
-        self.f, self.error = f, None
-
-    def write(self, data):
-        try:
-            return self.f.write(data)
-        except OSError as e:
-            self.error = e
-            raise
-
-    def flush(self):
-        self.f.flush()
 
 
 def kept(out):

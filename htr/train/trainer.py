@@ -221,7 +221,7 @@ class Trainer:
                 write()
             except CheckpointWriteError as e:
                 error = e
-            except (OSError, RuntimeError) as e:  # the epoch's weights: torch.save and the disk's own errors
+            except (OSError, RuntimeError) as e:  # the epoch's weights (atomic_save gives the disk's own error)
                 error = CheckpointWriteError(f"cannot write in {self.out}: {str(e).splitlines()[0]}")
         if self.info.distributed and distributed.all_sum([float(error is not None)], self.info, self.device)[0]:
             error = error or CheckpointWriteError("rank 0 could not write its checkpoint (its log says why)")

@@ -60,9 +60,38 @@ def atomic_write_text(path, text):
 
 def atomic_save(obj, path):
     """torch.save, atomically."""
-    import torch  # only the model writers need it
     with atomic_write(path, "wb") as f:
-        torch.save(obj, f)
+        torch_save(obj, f)
+
+
+def torch_save(obj, f):
+    """torch.save into an open file; a failed write raises the disk's own OSError (No space left on
+    device), which torch would report only as 'unexpected pos ...'."""
+    import torch  # only the model writers need it
+    writer = WriteErrors(f)
+    try:
+        torch.save(obj, writer)
+    except RuntimeError:
+        if writer.error is None:
+            raise
+        raise writer.error from None
+
+
+class WriteErrors:
+    """A file for torch.save that keeps the OSError of a failed write."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data):
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self):
+        self.f.flush()
 
 
 def atomic_symlink(target_name, link):

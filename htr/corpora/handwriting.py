@@ -81,9 +81,10 @@ def _baseline(width, rng):
     return lambda x: slope * x + amp * np.sin(2 * np.pi * x / period + phase)
 
 
-def _ink_mask(text, writer, rng):
+def ink_line(text, writer, rng):
     """White-on-black ink mask of `text`, glyph by glyph with jitter, then slanted.
-    -> (mask, [(x0, x1) column extent of each character's ink box in the mask, None for spaces])."""
+    -> (mask, [(x0, x1) column extent of each character's ink box in the mask, None for spaces],
+        the baseline as [(x, y)] in the mask, every 8 px across the ink)."""
     size = max(12, int(writer.size * rng.uniform(0.85, 1.15)))
     font = writer.font(size)
     stroke = max(0, writer.weight + rng.choice((-1, 0, 0, 1)))
@@ -115,8 +116,17 @@ def _ink_mask(text, writer, rng):
     margin = rng.randint(3, 12)
     l, t, r, b = box
     left = max(0, l - margin)
-    mask = mask.crop((left, max(0, t - margin), min(width, r + margin), min(height, b + margin)))
-    return mask, [None if g is None else _slanted_columns(g, slant, base_y, left, mask.width) for g in glyph_boxes]
+    top = max(0, t - margin)
+    mask = mask.crop((left, top, min(width, r + margin), min(height, b + margin)))
+    columns = [None if g is None else _slanted_columns(g, slant, base_y, left, mask.width) for g in glyph_boxes]
+    xs = list(range(l, r, 8)) + [r]
+    baseline = [(x - left, base_y + drift(x) - top) for x in xs]
+    return mask, columns, baseline
+
+
+def _ink_mask(text, writer, rng):
+    mask, columns, _ = ink_line(text, writer, rng)
+    return mask, columns
 
 
 def _slanted_columns(box, slant, base_y, left, width):

@@ -28,8 +28,9 @@ setup(
     # pyarrow reads Hugging Face parquet datasets (no lighter reader exists); huggingface_hub
     # fetches hub models (a local mirror works without it). selenium drives headless Chromium in the
     # browser test of `htr serve`'s page. onnx + onnxscript write ONNX files (torch.onnx.export
-    # needs both) and onnxruntime runs them, to check every export against the eager model.
-    extras_require={"test": ["pytest>=7", "pyarrow", "selenium>=4.11", *EXPORT], "export": EXPORT,
+    # needs both) and onnxruntime runs them, to check every export against the eager model. lxml
+    # validates written PAGE XML against its XSD (htr itself reads and writes with the stdlib).
+    extras_require={"test": ["pytest>=7", "pyarrow", "selenium>=4.11", "lxml", *EXPORT], "export": EXPORT,
                     "parquet": ["pyarrow"], "hub": ["huggingface_hub"], "kenlm": ["kenlm"]},
     entry_points={"console_scripts": console_scripts},
 )

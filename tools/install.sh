@@ -27,4 +27,10 @@ target="."
 [ -n "$EXTRAS" ] && target=".[$EXTRAS]"
 echo "[install] installing htr ($target)"
 "${PIP[@]}" install -e "$target"
+if [[ ",$EXTRAS," == *,test,* ]]; then
+    # ocrd_validators ships PAGE's official 2019 XSD (page.xsd), which the tests validate our PAGE
+    # output against; its own dependencies are a web framework the tests never import, so --no-deps.
+    echo "[install] installing ocrd_validators (PAGE XSD for the tests)"
+    "${PIP[@]}" install --no-deps ocrd_validators==2.67.1
+fi
 echo "[install] done: activate with 'source $VENV/bin/activate'"

@@ -108,6 +108,7 @@ def _place(ink, mask, baseline, x, base_y):
                                          np.asarray(mask))), (x, top))
     box = mask.getbbox()
     polygon = box_polygon(x + box[0], top + box[1], x + box[2] - 1, top + box[3] - 1)
+    baseline = baseline[::5] + ([baseline[-1]] if (len(baseline) - 1) % 5 else [])  # a point per ~40 px
     return polygon, [(int(x + px), int(top + py)) for px, py in baseline]
 
 

@@ -16,7 +16,7 @@ import math
 import random
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageFilter
 
 from htr.corpora.handwriting import ink_line
 from htr.corpora.line_text import wrap

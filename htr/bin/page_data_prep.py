@@ -19,40 +19,19 @@ import argparse
 import re
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 
 from PIL import Image
 
 from htr.data.datadir import write_data_dir, write_kv
 from htr.errors import UserError, run_tool
 from htr.page import pagexml
+from htr.page.corpus import find_image, find_page_files, image_folder
 from htr.page.crop import MODES, DegenerateLine, crop_line
 from htr.utils.atomic import atomic_path, atomic_write_text, clean_temp_files
 from htr.utils.progress import Progress
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
-NOT_PAGE = {"mets.xml", "metadata.xml", "doc.xml"}  # Transkribus' document files beside the pages
 REASONS = ("no text", "degenerate polygon", "image missing", "unreadable XML", "too small")
-
-
-def find_page_files(pages_dir):
-    """Every PAGE XML file under pages_dir, sorted; ALTO folders and METS files are not pages."""
-    pages_dir = Path(pages_dir)
-    return sorted(p for p in pages_dir.rglob("*.xml") if p.name.lower() not in NOT_PAGE
-                  and "alto" not in (d.lower() for d in p.parent.relative_to(pages_dir).parts))
-
-
-def image_folder(xml_file):
-    """Where a page's image is: beside page/ for Transkribus' layout, else beside the XML."""
-    return xml_file.parent.parent if xml_file.parent.name.lower() == "page" else xml_file.parent
-
-
-def find_image(xml_file, page):
-    folder = image_folder(xml_file)
-    named = [folder / page.image_filename, folder / PureWindowsPath(page.image_filename).name] \
-        if page.image_filename else []
-    by_stem = [folder / (xml_file.stem + s) for suffix in IMAGE_SUFFIXES for s in (suffix, suffix.upper())]
-    return next((p for p in named + by_stem if p.is_file()), None)
 
 
 def safe_id(text):

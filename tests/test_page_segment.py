@@ -83,6 +83,11 @@ def test_known_maps_become_the_expected_lines():
     x0, y0, x1, y1 = bbox(first.coords)
     assert (x0, y0, x1, y1) == (20, 29, 180, 45)  # 6 output px up, 2 down, at scale 2
     assert second.baseline[0][0] == 11 and second.baseline[-1][0] == 139
+    quote = np.zeros((h, w))
+    quote[30, 10:90] = 1
+    quote[21, 4:8] = 1           # a quote mark before the line, too high to be its baseline: absorbed
+    (line,) = lines_from_maps(quote, up * 0 + 15, down * 0 + 5, scale=1.0)
+    assert bbox(line.coords)[0] == 4 and all(y == 30 for _, y in line.baseline)
     slanted = np.zeros((h, w))
     for x in range(10, 90):
         slanted[10 + x // 8, x] = 1

@@ -174,6 +174,59 @@ def merge_fragments(lines):
     return lines
 
 
+def band(line):
+    """(top, bottom, height) of a traced line's band, from its median distances."""
+    points, ups, downs = line
+    ys = [y for _, y in points]
+    up, down = float(np.median(ups)), float(np.median(downs))
+    return min(ys) - up, max(ys) + down, up + down
+
+
+def absorb_fragments(lines):
+    """Attach short pieces (a quote mark, a detached capital, a tall letter's top) to the line
+    beside them: a piece shorter than 1.5 of its heights whose band lies mostly within a longer
+    line's band, at most one line height away along x. The line keeps its own baseline height
+    there and grows to cover the piece."""
+    def length(line):
+        return line[0][-1][0] - line[0][0][0] + 1
+
+    lines = sorted(lines, key=length, reverse=True)
+    kept = []
+    for piece in lines:
+        top, bottom, height = band(piece)
+        host = None
+        if length(piece) < 1.5 * height:
+            for line in kept:
+                l_top, l_bottom, l_height = band(line)
+                overlap = min(bottom, l_bottom) - max(top, l_top)
+                gap = max(piece[0][0][0] - line[0][-1][0], line[0][0][0] - piece[0][-1][0])
+                if overlap > 0.5 * (bottom - top) and gap <= l_height:
+                    host = line
+                    break
+        if host is None:
+            kept.append(piece)
+        else:
+            kept[kept.index(host)] = extend(host, piece)
+    return kept
+
+
+def extend(line, piece):
+    """`line` grown over `piece`'s columns at its own baseline height."""
+    points, ups, downs = line
+    by_x = {x: (y, u, d) for (x, y), u, d in zip(points, ups, downs)}
+    xs = sorted(by_x)
+    for (x, y), u, d in zip(*piece):
+        near = by_x[min(xs, key=lambda k: abs(k - x))]
+        base = near[0]
+        up, down = max(near[1], base - (y - u)), max(near[2], y + d - base)
+        if x in by_x:
+            by_x[x] = (base, max(by_x[x][1], up), max(by_x[x][2], down))
+        else:
+            by_x[x] = (base, up, down)
+    xs = sorted(by_x)
+    return [(x, by_x[x][0]) for x in xs], [by_x[x][1] for x in xs], [by_x[x][2] for x in xs]
+
+
 def simplify(points, step):
     """Every `step`-th point and the last: a polyline PAGE files keep small."""
     keep = points[::step]
@@ -198,7 +251,7 @@ def lines_from_maps(prob, up, down, scale, threshold=0.5, min_length=8):
             continue
         found.append(trace(runs, up, down))
     lines = []
-    for points, ups, downs in merge_fragments(found):
+    for points, ups, downs in absorb_fragments(merge_fragments(found)):
         if points[-1][0] - points[0][0] + 1 < min_length:
             continue
         ups, downs = smooth(ups), smooth(downs)

@@ -137,6 +137,14 @@ def test_page_2010_point_children_and_text_equiv_choice(tmp_path):
     assert (second.text, second.conf) == ("first choice", 0.9)
 
 
+def test_region_types_in_custom_as_transkribus_and_kraken_write_them():
+    xml = """<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"><Page imageFilename="a.png"
+    imageWidth="10" imageHeight="10"><TextRegion id="t" custom="readingOrder {index:0;} structure {type:marginalia;}">
+    <Coords points="0,0 9,0 9,9"/></TextRegion><TextRegion id="k" custom="type {type:text;}"><Coords points="0,0 9,0 9,9"/>
+    </TextRegion></Page></PcGts>"""
+    assert [r.type for r in pagexml.from_string(xml).regions] == ["marginalia", "text"]
+
+
 def region_xml(name, nested=""):
     return (f'<TextRegion id="{name}"><Coords points="0,0 10,0 10,10"/>{nested}<TextLine id="{name}l">'
             f'<Coords points="0,0 10,0 10,10"/><TextEquiv><Unicode>{name}</Unicode></TextEquiv></TextLine></TextRegion>')

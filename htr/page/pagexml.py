@@ -43,7 +43,8 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 TEXT_TYPES = {"paragraph", "heading", "caption", "header", "footer", "page-number", "drop-capital",
               "credit", "floating", "signature-mark", "catch-word", "marginalia", "footnote",
               "footnote-continued", "endnote", "TOC-entry", "list-label", "other"}  # TextTypeSimpleType
-CUSTOM_TYPE = re.compile(r"structure\s*\{[^}]*?type:([^;}]+)")
+# a region type in @custom: Transkribus writes "structure {type:X;}", kraken "type {type:X;}"
+CUSTOM_TYPE = re.compile(r"(?:structure|type)\s*\{[^}]*?type:([^;}]+)")
 
 
 # ---- reading ----

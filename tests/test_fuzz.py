@@ -925,3 +925,58 @@ def test_fuzz_pack_inputs(tmp_path, model):
         fuzz.case(f"{which}:{label}", lambda: pack(**args), path, outputs=[out])
         assert not list(tmp_path.glob(f".pack{i:02d}.zip.*")), "pack left its temp file"
     fuzz.finish()
+
+
+# ---- page files ---------------------------------------------------------------------------------
+
+def xml_attr(name, values):
+    """Set every `name="..."` attribute to one of `values` (bad points, confidences, sizes)."""
+    return lambda d, r: re.sub(rb'(\b' + name + rb'=")[^"]*"', lambda m: m.group(1) + r.choice(values) + b'"', d)
+
+
+BILLION_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol0 "lol">' + b"".join(  # 10^9 lols
+    b'<!ENTITY lol%d "' % k + b"&lol%d;" % (k - 1) * 10 + b'">' for k in range(1, 10)) + b"]>")
+PAGES = {
+    **{k: LINES[k] for k in ("bad_utf8", "crlf", "bom", "nul", "no_final_newline")},
+    "drop_line": drop_line, "duplicate_line": duplicate_line, "swap_lines": swap_lines, "flip_bytes": flip_bytes,
+    "truncated": lambda d, r: d[: r.randint(0, len(d) - 1)],
+    "bad_points": xml_attr(rb"(?:points|POINTS|BASELINE)", [b"", b"1,2", b"a,b c,d", b"10,10 -5,3 7", b"1e9,1 2,3 4,5",
+                                                            b"nan,1 2,3 4,5", b"1,2;3,4"]),
+    "bad_conf": xml_attr(rb"(?:conf|WC|GC)", [b"", b"x", b"85", b"-1", b"nan", b"inf"]),
+    "bad_size": xml_attr(rb"(?:imageWidth|imageHeight|WIDTH|HEIGHT|HPOS|VPOS)", [b"", b"-3", b"x", b"0", b"1e12"]),
+    "no_namespace": lambda d, r: re.sub(rb' xmlns="[^"]*"', b"", d, count=1),
+    "other_root": lambda d, r: d.replace(b"PcGts", b"Foo").replace(b"<alto", b"<otla").replace(b"</alto", b"</otla"),
+    "entity_bomb": lambda d, r: BILLION_LAUGHS + re.sub(rb"^<\?xml[^>]*\?>", b"", d).replace(b"htr", b"&lol9;", 1),
+    "external_entity": lambda d, r: b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+                                    + re.sub(rb"^<\?xml[^>]*\?>", b"", d).replace(b"htr", b"&e;", 1),
+    "duplicate_ids": lambda d, r: re.sub(rb'(id|ID)="[^"]*"', b'\\1="same"', d),
+    "empty_text": lambda d, r: re.sub(rb"<Unicode>[^<]*</Unicode>", b"<Unicode/>", d),
+}
+
+
+@pytest.mark.parametrize("fmt", ["page", "alto"])
+def test_fuzz_page_files(tmp_path, fmt):
+    """PAGE XML and ALTO files: read, or refused in one line naming the file; what is read writes."""
+    from htr.page import alto, pagexml
+    from htr.page.layout import Glyph, Page, Region, TextLine, Word, box_polygon
+
+    word = Word("w1", box_polygon(10, 10, 60, 40), "htr", 0.9, [Glyph("g1", box_polygon(10, 10, 20, 40), "h", 0.8)])
+    line = TextLine("l1", box_polygon(10, 10, 200, 40), [(10, 35), (200, 36)], "htr reads", 0.7, [word])
+    page = Page("scan.png", 400, 300, [Region("r1", box_polygon(5, 5, 210, 80), [line]),
+                                       Region("r2", box_polygon(5, 100, 210, 150), [TextLine("l2", box_polygon(
+                                           5, 100, 210, 150), None, "a line without words")])])
+    module = pagexml if fmt == "page" else alto
+    seed = module.to_string(page, timestamp="2026-01-01T00:00:00").encode()
+    fuzz = Fuzz(f"{fmt} files")
+    for i, (label, chosen, rng) in enumerate(cases(f"{fmt} files", PAGES, 60)):
+        path = tmp_path / f"{fmt}{i:02d}.xml"
+        path.write_bytes(mutate(seed, chosen, PAGES, rng))
+
+        def use():
+            read = module.read(path)
+            pagexml.to_string(read)
+            alto.to_string(read)
+            if b"passwd" in module.to_string(read).encode() and b"root:" in module.to_string(read).encode():
+                raise Broken("an external entity was expanded")
+        fuzz.case(label, use, path)
+    fuzz.finish()

@@ -51,7 +51,7 @@ def from_string(xml_text, source="<string>"):
         raise xml.error(pages[1], f"{len(pages)} Page elements: htr reads one page per ALTO file")
     file_name = find(xml.root, "Description", "sourceImageInformation", "fileName")
     return Page("" if file_name is None else (file_name.text or "").strip(),
-                xml.integer(pages[0], "WIDTH"), xml.integer(pages[0], "HEIGHT"),
+                xml.size(pages[0], "WIDTH"), xml.size(pages[0], "HEIGHT"),
                 [read_block(block, xml) for block in pages[0].iter("TextBlock")])
 
 

@@ -59,8 +59,8 @@ def from_string(xml_text, source="<string>"):
     page = child(xml.root, "Page")
     if page is None:
         raise xml.error(xml.root, f"not a PAGE file: no Page element in <{xml.root.tag}>")
-    result = Page(attribute(page, "imageFilename", xml), xml.integer(page, "imageWidth"),
-                  xml.integer(page, "imageHeight"), [read_region(r, xml) for r in page.iter("TextRegion")])
+    result = Page(attribute(page, "imageFilename", xml), xml.size(page, "imageWidth"),
+                  xml.size(page, "imageHeight"), [read_region(r, xml) for r in page.iter("TextRegion")])
     position = {}
     for region_id in reading_order(page, xml):
         position.setdefault(region_id, len(position))
@@ -188,6 +188,13 @@ class XmlFile:
 
     def integer(self, element, name):
         return round(self.number(element, name))
+
+    def size(self, element, name):
+        """An image width or height: a positive whole number of pixels."""
+        value = self.number(element, name)
+        if value < 1 or value > 1e6 or value != round(value):
+            raise self.error(element, f"{describe(element)}: {name} {element.get(name)!r} is not an image size in pixels")
+        return int(value)
 
     def conf(self, element, name):
         """A confidence attribute in [0, 1], or None when missing."""

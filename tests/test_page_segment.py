@@ -179,3 +179,27 @@ def test_recognize_page_gives_every_line_and_input_page_keeps_geometry(tmp_path)
                            "--input_page", str(truth_xml), "--output_format", "text", "--beam_size", "1"],
                           capture_output=True, text=True, cwd=REPO)
     assert text.returncode == 0 and len(text.stdout.splitlines()) == len(truth.lines())
+
+
+def test_reading_order_of_common_layouts():
+    from htr.page.layout import TextLine, box_polygon
+
+    def line(name, x0, y0, x1, y1):
+        return TextLine(name, box_polygon(x0, y0, x1, y1), [(x0, y1 - 8), (x1, y1 - 8)])
+
+    def order(lines):
+        return [l.text for r in regions_in_order(lines) for l in r.lines]
+
+    def column(prefix, x0, x1, ys):
+        return [line(f"{prefix}{k}", x0, y, x1, y + 40) for k, y in enumerate(ys)]
+
+    for lines in (column("L", 100, 500, [100, 150, 200]) + column("L", 100, 500, [400, 450])   # breaks that line up
+                  + column("R", 600, 1000, [100, 150, 200]) + column("R", 600, 1000, [400, 450]),
+                  [line("H", 520, 20, 700, 60)] + column("L", 100, 500, range(150, 500, 50))  # a narrow heading
+                  + column("R", 600, 1000, range(150, 500, 50)),
+                  column("N", 10, 80, [250, 300]) + column("L", 120, 900, range(100, 600, 50))):  # a left note
+        for k, l in enumerate(lines):
+            l.text = f"{k:02d}"
+        shuffled = list(lines)
+        random.Random(0).shuffle(shuffled)
+        assert order(shuffled) == [f"{k:02d}" for k in range(len(lines))]

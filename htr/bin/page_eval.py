@@ -6,9 +6,10 @@
 For every page: the segmenter's lines against the ground truth's (precision and recall of lines
 matched one to one at polygon IoU >= 0.5); the page CER of segment-then-read (its lines in its
 reading order, against the transcript's lines in the ground truth's order, both joined by
-newlines); and, for comparison, the CER of the same recogniser on the ground-truth lines (cut by
-their polygons). The hypothesis pages go to <output_dir>/page/*.xml, the figures to --results
-(markdown) and <output_dir>/scores.json.
+newlines, so a missed or split line costs its line break too); and, for comparison, the same
+recogniser on the ground-truth lines (cut by their polygons): the page CER of those lines joined
+the same way, and the plain line CER (edits over characters, line by line). The hypothesis pages
+go to <output_dir>/page/*.xml, the figures to --results (markdown) and <output_dir>/scores.json.
 """
 import argparse
 import copy
@@ -63,8 +64,10 @@ def score_page(reader, image_path, truth, out_dir):
         line_edits, line_chars = line_edits + e, line_chars + n
     matched, n_hyp, n_ref = detection_counts(hyp.lines(), truth.lines())
     page_edits, page_chars = char_errors(hyp.text(), truth.text())
+    truth_edits, _ = char_errors(on_truth.text(), truth.text())  # the same string measure, lines given
     return {"page": Path(image_path).name, "matched": matched, "hyp_lines": n_hyp, "ref_lines": n_ref,
-            "page_edits": page_edits, "page_chars": page_chars, "line_edits": line_edits, "line_chars": line_chars,
+            "page_edits": page_edits, "page_chars": page_chars, "truth_page_edits": truth_edits,
+            "line_edits": line_edits, "line_chars": line_chars,
             "seg_seconds": round(seg_time, 3), "page_seconds": round(page_time, 3)}
 
 
@@ -75,12 +78,13 @@ def summary(rows):
             "precision": total["matched"] / max(1, total["hyp_lines"]),
             "recall": total["matched"] / max(1, total["ref_lines"]),
             "page_cer": 100 * total["page_edits"] / max(1, total["page_chars"]),
+            "page_cer_on_truth": 100 * total["truth_page_edits"] / max(1, total["page_chars"]),
             "line_cer_on_truth": 100 * total["line_edits"] / max(1, total["line_chars"]),
             "seg_seconds_per_page": total["seg_seconds"] / n, "seconds_per_page": total["page_seconds"] / n}
 
 
 def markdown(s, args):
-    ratio = s["page_cer"] / s["line_cer_on_truth"] if s["line_cer_on_truth"] else float("nan")
+    ratio = s["page_cer"] / s["page_cer_on_truth"] if s["page_cer_on_truth"] else float("nan")
     return "\n".join([
         f"# Page recognition on {args.pages_dir}", "",
         f"- segmenter: `{args.seg_model}`; recogniser: `{args.model[0]}`; crops: {args.crop}",
@@ -89,8 +93,9 @@ def markdown(s, args):
         f"| line detection precision (IoU >= 0.5) | {s['precision']:.4f} |",
         f"| line detection recall (IoU >= 0.5) | {s['recall']:.4f} |",
         f"| page CER, segment then read (%) | {s['page_cer']:.2f} |",
-        f"| line CER on the ground-truth lines (%) | {s['line_cer_on_truth']:.2f} |",
-        f"| page CER / line CER | {ratio:.2f} |",
+        f"| page CER on the ground-truth lines (%) | {s['page_cer_on_truth']:.2f} |",
+        f"| line CER on the ground-truth lines (%, no line breaks) | {s['line_cer_on_truth']:.2f} |",
+        f"| page CER: segmented / ground-truth lines | {ratio:.2f} |",
         f"| segmentation, s per page | {s['seg_seconds_per_page']:.2f} |",
         f"| segment + read, s per page | {s['seconds_per_page']:.2f} |", ""])
 

@@ -20,14 +20,15 @@ import numpy as np
 import torch
 import yaml
 
+from htr.data.image_features import load_image
 from htr.errors import UserError, run_tool
 from htr.page import pagexml
 from htr.page.corpus import page_files
 from htr.page.metrics import detection_counts
-from htr.page.segmenter import Segmenter, loss_of, targets
+from htr.page.reader import check_size
+from htr.page.segmenter import Segmenter, loss_of, page_input, targets
 from htr.utils.atomic import atomic_write_text
 from htr.utils.progress import Progress
-from PIL import Image
 
 
 def get_parser():
@@ -49,8 +50,9 @@ def get_parser():
     return p
 
 
-def load_pages(pages_dir, input_width, limit=None):
-    """-> [(page, image, ink tensor (1, H, W), baseline target (h, w), distances (2, h, w))]."""
+def load_pages(pages_dir, input_width, limit=None, keep_images=False):
+    """-> [(page, image or None, ink tensor (1, H, W), baseline target (h, w), distances (2, h, w))];
+    the full-size image is kept only where it is needed (validation segments whole pages)."""
     files = page_files(pages_dir)[:limit]
     if not files:
         raise UserError(f"{pages_dir}: no page images with PAGE XML (expected <image> and page/<stem>.xml)")
@@ -58,11 +60,12 @@ def load_pages(pages_dir, input_width, limit=None):
     with Progress(len(files), desc=f"reading {pages_dir}", unit="page") as progress:
         for image_path, xml_path in files:
             page = pagexml.read(xml_path)
-            image = Image.open(image_path).convert("L")
-            ink, _ = Segmenter.new({"input_width": input_width}).input_of(image)
+            image = load_image(image_path)
+            check_size(page, image, image_path)
+            ink, _ = page_input(image, input_width)
             out_size = ((ink.shape[2] + 1) // 2, (ink.shape[1] + 1) // 2)
             base, dist = targets(page.lines(), out_size, image.width / out_size[0])
-            out.append((page, image, ink, torch.from_numpy(base), torch.from_numpy(dist)))
+            out.append((page, image if keep_images else None, ink, torch.from_numpy(base), torch.from_numpy(dist)))
             progress.update()
     return out
 
@@ -123,7 +126,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     model = Segmenter.load(args.init) if args.init else Segmenter.new({"input_width": args.input_width})
     train = load_pages(args.train_dir, model.config["input_width"])
-    valid = load_pages(args.valid_dir, model.config["input_width"], args.num_valid)
+    valid = load_pages(args.valid_dir, model.config["input_width"], args.num_valid, keep_images=True)
     logging.info("%d training pages, %d validation pages; %d parameters", len(train), len(valid),
                  sum(p.numel() for p in model.net.parameters()))
     optimizer = torch.optim.AdamW(model.net.parameters(), lr=args.lr, weight_decay=1e-4)

@@ -31,6 +31,7 @@ def get_parser():
 def main(argv=None):
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    output.check_stems(args)
     reader = PageReader(None, Segmenter.load(args.seg_model, args.device))
     failed = 0
     for image_path in args.images:

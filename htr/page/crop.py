@@ -26,12 +26,18 @@ class DegenerateLine(ValueError):
 def crop_line(image, line, mode="polygon", pad=4):
     """The grayscale (mode L) image of TextLine `line` of the PIL page `image`, `pad` pixels of
     margin around its polygon (see the module docstring for the modes)."""
+    return cut_line(image, line, mode, pad)[0]
+
+
+def cut_line(image, line, mode="polygon", pad=4):
+    """-> (crop_line's image, to_page): to_page(u, v) is the page point that pixel position (u, v)
+    of the crop shows, so what the recogniser finds in the crop can be put back on the page."""
     if mode not in MODES:
         raise ValueError(f"crop mode {mode!r}: expected one of {', '.join(MODES)}")
     box = page_box(line.coords, image.size, pad)
     crop = image.crop(box).convert("L")
     if mode == "bbox":
-        return crop
+        return crop, lambda u, v: (box[0] + u, box[1] + v)
     shifted = [(x - box[0], y - box[1]) for x, y in line.coords]
     mask = Image.new("L", crop.size, 0)
     ImageDraw.Draw(mask).polygon(shifted, fill=255, outline=255)
@@ -43,13 +49,25 @@ def crop_line(image, line, mode="polygon", pad=4):
     pixels[~inside] = paper
     crop = Image.fromarray(pixels)
     angle = baseline_angle(line.baseline)
-    if abs(angle) >= MIN_ANGLE:
+    if abs(angle) < MIN_ANGLE:
+        angle = 0.0
+    w, h = crop.size
+    if angle:
         # PIL turns counter-clockwise on screen for a positive angle: that levels a baseline
         # that falls to the right (y grows with x), whose fitted angle is positive.
         crop = crop.rotate(angle, resample=Image.BICUBIC, expand=True, fillcolor=paper)
         mask = mask.rotate(angle, resample=Image.NEAREST, expand=True, fillcolor=0)
     x0, y0, x1, y1 = mask.getbbox()
-    return crop.crop((max(0, x0 - pad), max(0, y0 - pad), min(crop.width, x1 + pad), min(crop.height, y1 + pad)))
+    left, top = max(0, x0 - pad), max(0, y0 - pad)
+    crop = crop.crop((left, top, min(crop.width, x1 + pad), min(crop.height, y1 + pad)))
+    cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    big_w, big_h = mask.size
+
+    def to_page(u, v):  # undo the crop, the turn about the centre (expand=True) and the box
+        X, Y = u + left - big_w / 2, v + top - big_h / 2
+        return box[0] + w / 2 + X * cos - Y * sin, box[1] + h / 2 + X * sin + Y * cos
+
+    return crop, to_page
 
 
 def page_box(polygon, size, pad):

@@ -35,6 +35,20 @@ def emit(page, image_path, args):
         sys.stdout.flush()
 
 
+def check_stems(args):
+    """With --output_dir, <stem>.xml per image: two images of one stem (0001.jpg of two documents)
+    would overwrite each other."""
+    if not args.output_dir:
+        return
+    seen = {}
+    for image in args.images:
+        stem = Path(image).stem
+        if stem in seen:
+            raise UserError(f"{seen[stem]} and {image} would both write {Path(args.output_dir) / stem}"
+                            f"{SUFFIX[args.output_format]}: give them separate --output_dir runs")
+        seen[stem] = image
+
+
 def given_pages(args):
     """--input_page files, one per image, read up front: a bad one stops before any decoding."""
     if not args.input_page:
@@ -47,6 +61,7 @@ def given_pages(args):
 def recognize_pages(args, recognizer):
     """`htr recognize --page`: every image a page; a page that cannot be read is reported and
     skipped, the exit status 1."""
+    check_stems(args)
     pages = given_pages(args)
     segmenter = Segmenter.load(args.seg_model, args.device) if not args.input_page else None
     reader = PageReader(recognizer, segmenter, crop=args.crop, batch_size=max(1, args.batch_size))

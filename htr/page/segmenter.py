@@ -17,6 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
+from htr.data.image_features import BadImageError
 from htr.errors import UserError
 from htr.page.layout import TextLine
 from htr.utils.atomic import atomic_save
@@ -25,6 +26,7 @@ DEFAULT_CONFIG = {"input_width": 768, "channels": [16, 32, 64], "dilations": [1,
 FORMAT = "htr-segmenter-1"
 BUNDLED = {"default": Path(__file__).resolve().parent.parent / "models" / "segmenter.pt"}
 DISTANCE_SCALE = 8.0  # the distance maps are predicted in units of 8 output pixels
+MAX_ASPECT = 8       # a page is at most 8 times as wide as high, or as high as wide
 
 
 def conv(cin, cout, stride=1, dilation=1):
@@ -58,6 +60,8 @@ class SegmenterNet(nn.Module):
 def page_input(image, input_width):
     """A page image -> ((1, H, W) ink tensor at `input_width`, scale page px per input px)."""
     image = image.convert("L")
+    if not 1 / MAX_ASPECT <= image.width / image.height <= MAX_ASPECT:
+        raise BadImageError(f"a {image.width}x{image.height} image is no page (aspect ratio beyond 1:{MAX_ASPECT})")
     scale = image.width / input_width
     height = max(16, round(image.height / scale))
     small = image.resize((input_width, height), Image.BILINEAR)
@@ -72,8 +76,8 @@ def targets(lines, out_size, scale):
     baseline = np.zeros((h, w), np.float32)
     distances = np.zeros((2, h, w), np.float32)
     for line in lines:
-        if not line.baseline or len(line.baseline) < 2:
-            continue
+        if not line.baseline or len(line.baseline) < 2 or len(set(map(tuple, line.coords))) < 3:
+            continue  # nothing to learn from a line without a baseline or an area
         points = [(x / scale, y / scale) for x, y in line.baseline]
         poly = Image.new("L", (w, h), 0)
         ImageDraw.Draw(poly).polygon([(x / scale, y / scale) for x, y in line.coords], fill=1)
@@ -137,40 +141,46 @@ def components(mask):
 
 def trace(runs, up, down):
     """One component's runs -> (baseline [(x, y)] one point per column, up and down distance
-    per point), in output pixels."""
+    per point), in output pixels; a run is read at its middle row."""
     by_x = {}
     for x, y0, y1 in runs:
-        by_x.setdefault(x, []).append((y0, y1))
+        mid = (y0 + y1) // 2
+        by_x.setdefault(x, []).append(((y0 + y1) / 2, float(up[mid, x]), float(down[mid, x])))
     points, ups, downs = [], [], []
     for x in sorted(by_x):
-        ys = [y for y0, y1 in by_x[x] for y in range(y0, y1 + 1)]
-        y = float(np.mean(ys))
-        points.append((x, y))
-        ups.append(float(np.median(up[ys, x])))
-        downs.append(float(np.median(down[ys, x])))
+        y, u, d = np.mean(by_x[x], axis=0)
+        points.append((x, float(y)))
+        ups.append(float(u))
+        downs.append(float(d))
     return points, ups, downs
 
 
-def merge_fragments(lines):
-    """Join pieces of one baseline broken at a word gap: the next piece starts within 1.5 line
-    heights to the right, at nearly the same height. lines: [(points, ups, downs)]."""
-    lines = sorted(lines, key=lambda l: l[0][0][0])
-    merged = True
-    while merged:
-        merged = False
-        for i, a in enumerate(lines):
-            height = np.median(a[1]) + np.median(a[2])
-            for j, b in enumerate(lines):
-                if i == j:
-                    continue
-                gap = b[0][0][0] - a[0][-1][0]
-                if -2 <= gap <= 1.5 * height + 2 and abs(b[0][0][1] - a[0][-1][1]) < 0.35 * height + 1:
-                    lines[i] = (a[0] + b[0], a[1] + b[1], a[2] + b[2])
-                    del lines[j]
-                    merged = True
-                    break
-            if merged:
-                break
+def merge_fragments(pieces, width):
+    """Join pieces of one baseline broken at word gaps, left to right: a piece continues the line
+    that ends at most one line height before it, at nearly the same height, unless the gap between
+    them is a column no other line crosses either (the gutter between two columns of text).
+    pieces: [(points, ups, downs)]; width: of the map."""
+    cover = np.zeros(width + 1)
+    for points, _, _ in pieces:
+        cover[points[0][0]:points[-1][0] + 1] += 1
+    lines, heights = [], []
+    for piece in sorted(pieces, key=lambda p: p[0][0][0]):
+        start_x, start_y = piece[0][0]
+        best, best_gap = None, None
+        for k, (line, height) in enumerate(zip(lines, heights)):
+            end_x, end_y = line[0][-1]
+            gap = start_x - end_x
+            if -2 <= gap <= height + 2 and abs(start_y - end_y) < 0.35 * height + 1 and \
+                    (gap <= 1 or cover[end_x + 1:start_x].min() >= 0.1 * cover.max()):
+                if best is None or gap < best_gap:
+                    best, best_gap = k, gap
+        if best is None:
+            lines.append(piece)
+            heights.append(float(np.median(piece[1]) + np.median(piece[2])))
+        else:
+            line = lines[best]
+            keep = [i for i, (x, _) in enumerate(piece[0]) if x > line[0][-1][0]]
+            lines[best] = tuple(a + [b[i] for i in keep] for a, b in zip(line, piece))
     return lines
 
 
@@ -251,7 +261,7 @@ def lines_from_maps(prob, up, down, scale, threshold=0.5, min_length=8):
             continue
         found.append(trace(runs, up, down))
     lines = []
-    for points, ups, downs in absorb_fragments(merge_fragments(found)):
+    for points, ups, downs in absorb_fragments(merge_fragments(found, prob.shape[1])):
         if points[-1][0] - points[0][0] + 1 < min_length:
             continue
         ups, downs = smooth(ups), smooth(downs)
@@ -293,15 +303,18 @@ class Segmenter:
         path = BUNDLED.get(str(name_or_path), Path(name_or_path))
         if not path.is_file():
             what = "the bundled segmenter" if str(name_or_path) in BUNDLED else "segmenter model"
-            raise UserError(f"{what} {path}: no such file")
+            raise UserError(f"{what} {path}: no such file (train one with htr seg_train, pass it with --seg_model)")
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # a truncated or foreign file
             raise UserError(f"{path}: not an htr segmenter model ({type(e).__name__}: {e})") from None
         if not isinstance(saved, dict) or saved.get("format") != FORMAT:
             raise UserError(f"{path}: not an htr segmenter model (no {FORMAT!r} format tag)")
-        model = cls.new(saved["config"])
-        model.net.load_state_dict(saved["model"])
+        try:
+            model = cls.new(saved["config"])
+            model.net.load_state_dict(saved["model"])
+        except (KeyError, TypeError, RuntimeError) as e:
+            raise UserError(f"{path}: a damaged htr segmenter model ({type(e).__name__}: {str(e)[:200]})") from None
         return cls(model.net, model.config, device)
 
     def save(self, path):

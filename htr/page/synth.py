@@ -7,9 +7,9 @@ paper (tone, lighting, noise, ruling, stains, bleed-through), the skew of the sc
 JPEG artefacts too. Text comes from a book's paragraphs of one part (htr.corpora.line_text), so a
 test page's text was never trained on. Everything follows the `rng` passed in.
 
-Reading order, which the segmenter's ordering reproduces: regions left to right by column (a left
-marginal note first, a right one after its column), each region's lines top to bottom; a heading
-spanning the columns comes first.
+Reading order, which the segmenter's ordering reproduces (htr/page/order.py): a heading first, then
+a left marginal note, the columns left to right, a right marginal note last; each region's lines
+top to bottom.
 """
 import io
 import math
@@ -62,7 +62,7 @@ def compose_page(writers, paragraphs, rng, page_id="page"):
         note = _column(ink, note_hand, iter(_line_stream(paragraphs, rng, short=True)), rng, x0, x1, note_y,
                        min(bottom, note_y + int(height * 0.3)), scale * 0.8, 1.3, f"{page_id}_m1", max_lines=rng.randint(2, 5))
         note.type = "marginalia"
-        if note.lines:
+        if note.lines:  # read where it stands: a left note before its column, a right one after
             regions.insert(0 if notes == "left" else len(regions), note)
     page.regions += regions
     angle = rng.uniform(-2.0, 2.0)

@@ -6,7 +6,7 @@ confidence, the mean posterior of those frames.
 """
 import math
 
-import torch
+import numpy as np
 
 from htr.decode.beam_search import Hypothesis
 from htr.nets.ctc import collapse
@@ -25,31 +25,31 @@ def greedy(ctc_logp, lengths, sos_eos, blank=0):
 
 def align(logp, tokens, blank=0):
     """logp (T, V) of one utterance, tokens (non-blank ids) -> [(first_frame, last_frame, confidence)]
-    per token, from the Viterbi CTC path. Empty when the tokens do not fit in T frames."""
+    per token, from the Viterbi CTC path. Empty when the tokens do not fit in T frames. The
+    frame loop runs in numpy: a few hundred tiny steps, which torch ops would each pay ~1 ms for."""
     n_frames, n_tok = logp.size(0), len(tokens)
     if n_tok == 0:
         return []
     states = [blank]
     for t in tokens:
         states += [t, blank]
+    states = np.array(states)
     n_states = len(states)
-    ids = torch.tensor(states)
-    emit = logp[:, ids]                                           # (T, S)
-    neg = -math.inf
-    score = torch.full((n_states,), neg)
-    score[0], score[1] = emit[0, 0], emit[0, 1]
-    back = torch.zeros(n_frames, n_states, dtype=torch.long)
-    can_skip = torch.zeros(n_states, dtype=torch.bool)            # s-2 -> s allowed: a token unlike the one before
-    for s in range(3, n_states, 2):
-        can_skip[s] = states[s] != states[s - 2]
+    logp = logp.detach().float().cpu().numpy()
+    emit = logp[:, states]                                        # (T, S)
+    score = np.full(n_states, -np.inf)
+    score[:2] = emit[0, :2]
+    back = np.zeros((n_frames, n_states), dtype=np.int8)
+    can_skip = np.zeros(n_states, dtype=bool)                     # s-2 -> s allowed: a token unlike the one before
+    can_skip[3::2] = states[3::2] != states[1:-2:2]
+    cand = np.full((3, n_states), -np.inf)
     for t in range(1, n_frames):
-        stay = score
-        step = torch.cat([torch.tensor([neg]), score[:-1]])
-        skip = torch.where(can_skip, torch.cat([torch.tensor([neg, neg]), score[:-2]]), torch.tensor(neg))
-        cand = torch.stack([stay, step, skip])
-        best, arg = cand.max(0)
+        cand[0] = score
+        cand[1, 1:] = score[:-1]
+        cand[2, 2:] = np.where(can_skip[2:], score[:-2], -np.inf)
+        arg = cand.argmax(0)
         back[t] = arg
-        score = best + emit[t]
+        score = cand[arg, np.arange(n_states)] + emit[t]
     end = n_states - 1 if score[-1] >= score[-2] else n_states - 2
     if not math.isfinite(float(score[end])):
         return []
@@ -64,7 +64,7 @@ def align(logp, tokens, blank=0):
     out = []
     for k in range(n_tok):
         frames = spans[k]
-        conf = float(logp[frames, tokens[k]].exp().mean())
+        conf = float(np.exp(logp[frames, tokens[k]]).mean())
         out.append((frames[0], frames[-1], conf))
     return out
 

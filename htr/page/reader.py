@@ -18,7 +18,7 @@ from htr.data.image_features import BadImageError, load_image
 from htr.decode.result_json import clean, result_json
 from htr.errors import UserError
 from htr.page.crop import DegenerateLine, cut_line
-from htr.page.layout import Glyph, Page, Word
+from htr.page.layout import Glyph, Page, Word, bbox
 from htr.page.order import regions_in_order
 
 
@@ -78,9 +78,11 @@ def fill_line(line, crop, to_page, feats, nbest, decoding):
     chars = [c for c in result.get("characters", []) if c["char"].strip()]
     line.conf = round(float(np.mean([c["confidence"] for c in chars])), 4) if chars else None
 
-    def polygon(x0, x1):  # the crop's columns [x0, x1) over its full height, on the page
+    bx0, by0, bx1, by1 = bbox(line.coords)
+
+    def polygon(x0, x1):  # the crop's columns [x0, x1) over its full height, on the page, inside the line's box
         corners = [to_page(x0, 0), to_page(x1, 0), to_page(x1, crop.height), to_page(x0, crop.height)]
-        return [(max(0, int(round(x))), max(0, int(round(y)))) for x, y in corners]
+        return [(min(bx1, max(bx0, int(round(x)))), min(by1, max(by0, int(round(y))))) for x, y in corners]
 
     for k, members in enumerate(word_runs(result.get("characters", [])), 1):
         word = Word(f"{line.id}_w{k}", polygon(members[0]["x"][0], members[-1]["x"][1]),

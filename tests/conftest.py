@@ -118,7 +118,7 @@ def copy_recipe(root, corpus):
     (root / "egs2").mkdir(parents=True)
     os.symlink(REPO / "egs2" / "TEMPLATE", root / "egs2" / "TEMPLATE")
     shutil.copytree(REPO / "egs2" / corpus, root / "egs2" / corpus, symlinks=True,
-                    ignore=shutil.ignore_patterns("data", "dump", "exp"))
+                    ignore=shutil.ignore_patterns("data", "dump", "exp", "pages"))
     return root / "egs2" / corpus / "ocr1"
 
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, SHARED, require
+from conftest import REPO, SHARED, copy_recipe, require, run_recipe_script
 from htr.corpora.handwriting import Writer, font_files, read_name_list
 from htr.corpora.line_text import part_of, read_paragraphs
 from htr.page import alto, pagexml
@@ -203,3 +203,16 @@ def test_reading_order_of_common_layouts():
         shuffled = list(lines)
         random.Random(0).shuffle(shuffled)
         assert order(shuffled) == [f"{k:02d}" for k in range(len(lines))]
+
+
+def test_segmenter_recipe_end_to_end_at_a_reduced_size(tmp_path):
+    """egs2/handfonts/seg1 through its run.sh: pages, a few training steps, page_eval's RESULTS.md."""
+    require(MODEL.is_file(), f"{MODEL} is missing")
+    recipe = copy_recipe(tmp_path, "handfonts").parent / "seg1"
+    run_recipe_script(recipe, "--num_train", 2, "--num_valid", 1, "--num_test", 1, "--nj", 1, "--seg_args",
+                      "--max_steps 2 --valid_every 2 --batch_size 1 --crop 128 --input_width 256",
+                      "--ocr_model", MODEL, "--eval_args", "--greedy_ctc true")
+    results = (recipe / "exp" / "seg" / "eval_test" / "RESULTS.md").read_text()
+    assert "line detection precision" in results and "greedy CTC" in results
+    assert (recipe / "exp" / "seg" / "eval_test" / "page" / "test_00000.xml").is_file()
+    assert (recipe / "pages" / "train" / "page" / "train_00001.xml").is_file()

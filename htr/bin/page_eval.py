@@ -83,11 +83,12 @@ def summary(rows):
             "seg_seconds_per_page": total["seg_seconds"] / n, "seconds_per_page": total["page_seconds"] / n}
 
 
-def markdown(s, args):
+def markdown(s, args, decoding):
     ratio = s["page_cer"] / s["page_cer_on_truth"] if s["page_cer_on_truth"] else float("nan")
     return "\n".join([
         f"# Page recognition on {args.pages_dir}", "",
         f"- segmenter: `{args.seg_model}`; recogniser: `{args.model[0]}`; crops: {args.crop}",
+        f"- decoding: {decoding}",
         f"- {s['pages']} pages, {s['lines']} ground-truth lines", "",
         "| metric | value |", "|---|---:|",
         f"| line detection precision (IoU >= 0.5) | {s['precision']:.4f} |",
@@ -98,6 +99,17 @@ def markdown(s, args):
         f"| page CER: segmented / ground-truth lines | {ratio:.2f} |",
         f"| segmentation, s per page | {s['seg_seconds_per_page']:.2f} |",
         f"| segment + read, s per page | {s['seconds_per_page']:.2f} |", ""])
+
+
+def describe_search(recognizer):
+    """The decode settings in a few words: greedy CTC, or the beam and its weights and LMs."""
+    o = recognizer.options
+    if o.greedy_ctc:
+        return "greedy CTC"
+    lms = ", ".join(f"{name} weight {w}" for name, w, on in (("LM", o.lm_weight, recognizer.sources.get("lm")),
+                                                              ("n-gram", o.ngram_weight, recognizer.sources.get("ngram")))
+                    if on)
+    return f"beam {o.beam_size}, CTC weight {o.ctc_weight}" + (f", {lms}" if lms else "")
 
 
 def main(argv=None):
@@ -116,7 +128,7 @@ def main(argv=None):
             progress.update()
     s = summary(rows)
     atomic_write_text(out_dir / "scores.json", json.dumps({"summary": s, "pages": rows}, indent=1) + "\n")
-    atomic_write_text(Path(args.results or out_dir / "RESULTS.md"), markdown(s, args))
+    atomic_write_text(Path(args.results or out_dir / "RESULTS.md"), markdown(s, args, describe_search(reader.recognizer)))
     print(json.dumps(s))
 
 

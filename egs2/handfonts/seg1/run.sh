@@ -7,7 +7,7 @@
 #   stage 2: train the segmenter -> exp/seg/segmenter.pt
 #   stage 3: score it on pages/test: line detection P/R at IoU 0.5, page CER with the recogniser
 #            --ocr_model (default: ../ocr1's packed demo model), line CER on the ground-truth crops
-#            -> exp/seg/RESULTS.md
+#            -> exp/seg/eval_test/RESULTS.md
 set -euo pipefail
 stage=1
 stop_stage=3
@@ -18,7 +18,8 @@ nj=2
 seed=1
 seg_args=""                 # more options for htr seg_train, e.g. "--max_steps 500"
 ocr_model=../ocr1/exp/ocr_train_ocr_en_char/model.zip
-eval_args=""                # more options for htr page_eval, e.g. "--beam_size 4"
+eval_args=""                # more options for htr page_eval, e.g. "--greedy_ctc true --num_pages 10"
+eval_dir=exp/seg/eval_test  # where stage 3 writes its pages, scores.json and RESULTS.md
 . ./path.sh
 . utils/parse_options.sh
 
@@ -41,6 +42,6 @@ fi
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     # shellcheck disable=SC2086
     python3 -m htr.bin.page_eval pages/test --seg_model exp/seg/segmenter.pt --model "${ocr_model}" \
-        --output_dir exp/seg/eval_test --results exp/seg/RESULTS.md ${eval_args}
-    cat exp/seg/RESULTS.md
+        --output_dir "${eval_dir}" ${eval_args}
+    cat "${eval_dir}/RESULTS.md"
 fi

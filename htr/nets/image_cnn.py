@@ -1,5 +1,6 @@
-"""Building blocks of the 2-D image encoders (crnn, flor, crnn_lite, resnet) and the encoder that
-runs them over a batch of line images.
+"""Building blocks of the 2-D image encoders (crnn, flor, crnn_lite, resnet) and the encoders that
+run them over a batch of images: ImageEncoder (lines: one vector per column) and PageEncoder
+(pages: one vector per cell of the 2-D feature map).
 
 Features arrive as (B, T, F): T image columns (frames) of F pixel rows. The encoder sees them as
 images (B, 1, F, T). Blocks never change the width; width is reduced only by the top-level
@@ -150,3 +151,66 @@ class ImageEncoder(nn.Module):
             y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=w)
         return y, olens, {"shortcut": shortcut}
 
+
+def grid_positions(rows, cols, d_model):
+    """(rows * cols, d_model) 2-D sinusoidal encoding, row-major: the first half of the channels
+    encodes the row, the second half the column (FPHTR, after the Image Transformer)."""
+    half = d_model // 2
+    row = sinusoid_table(torch.arange(rows, dtype=torch.float32), half)
+    col = sinusoid_table(torch.arange(cols, dtype=torch.float32), d_model - half)
+    return torch.cat([row[:, None].expand(rows, cols, half),
+                      col[None].expand(rows, cols, d_model - half)], dim=-1).reshape(rows * cols, d_model)
+
+
+class PageEncoder(nn.Module):
+    """CNN over a page image -> its 2-D feature map, each cell projected to `output_size` and given
+    a 2-D positional encoding, flattened row by row into one sequence (FPHTR, Singh & Karayev
+    2021). The line encoder stacks a column's rows into one frame, which on a page mixes every
+    line of the column; here a row of cells stays a (part of a) line and attention can follow it.
+
+    An utterance of w input columns gives rows * w' cells, w' = its own output width: its valid
+    cells come first (row-major, the padding columns of every row left out), so the usual length
+    mask over the sequence is exact. stride() is the column stride (columns in per column out)."""
+
+    def __init__(self, input_size, cnn, cnn_channels, output_size, dropout_rate=0.0):
+        super().__init__()
+        self.cnn = cnn
+        with torch.no_grad():  # the rows the CNN leaves (every input has input_size rows)
+            self.rows = self.cnn(torch.zeros(1, 1, input_size, 64)).shape[2]
+        self.proj = nn.Sequential(nn.Linear(cnn_channels, output_size), nn.ReLU(), nn.Dropout(dropout_rate))
+        self._output_size = output_size
+        self._min_length = next(n for n in range(1, 4096) if self.out_widths(n) >= 1)
+
+    def output_size(self):
+        return self._output_size
+
+    def out_widths(self, lengths):
+        for module in self.cnn:
+            lengths = width_out(module, lengths)
+        return lengths
+
+    def out_lengths(self, lengths):
+        return self.rows * self.out_widths(lengths)
+
+    def min_length(self):
+        return self._min_length
+
+    def stride(self):
+        return max(1, round(1000 / self.out_widths(1000)))
+
+    def forward(self, xs, ilens):
+        """xs (B, T, F), ilens (B,) -> (B, rows * W', d), olens (B,), aux {}."""
+        if int(ilens.min()) < self.min_length():
+            raise TooShortError(f"input of {int(ilens.min())} frames is shorter than the {self.min_length()} "
+                                "the CNN needs")
+        xs = xs * make_non_pad_mask(ilens, xs.size(1))[:, :, None].to(xs.dtype)  # padding is blank paper
+        y = self.cnn(xs.transpose(1, 2).unsqueeze(1))  # (B, C, rows, W')
+        b, c, h, w = y.shape
+        y = self.proj(y.permute(0, 2, 3, 1)).reshape(b, h * w, -1)
+        y = y + grid_positions(h, w, y.size(-1)).to(y.device, y.dtype)
+        widths = self.out_widths(ilens).clamp(max=w)
+        valid = make_non_pad_mask(widths, w)[:, None, :].expand(b, h, w).reshape(b, h * w)
+        order = torch.argsort((~valid).to(torch.int8), dim=1, stable=True)  # valid cells first, row-major kept
+        olens = widths * h
+        y = y.gather(1, order[:, :int(olens.max()), None].expand(-1, -1, y.size(-1)))
+        return y, olens, {}

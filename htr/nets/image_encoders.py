@@ -5,20 +5,24 @@
 - flor: gated convolutional network + BiGRU (Flor et al. 2020, Bluche-style gates), ~0.8M parameters.
 - crnn_lite: spatial transformer (slant/slope correction) + depthwise-separable convolutions + BiLSTM.
 - resnet: the ResNet feature encoder alone with positional encoding, for an attention decoder
-  (img2seq, FPHTR-style: `decoder: transformer`, `ctc_weight: 0.0`).
+  (img2seq, FPHTR-style: `decoder: transformer`, `ctc_weight: 0.0`). `flatten: 2d` keeps the
+  feature map's rows apart (one vector per cell, 2-D positional encoding: PageEncoder) for whole
+  pages; `stem_stride: 2` halves the resolution at the first convolution (4x cheaper).
 Each divides the width by 4 by default (`time_pool`: the width pooling of each stage).
 """
 from torch import nn
 
-from htr.nets.image_cnn import GatedConv, ImageEncoder, ResBlock, SeparableConv, SpatialTransformer
+from htr.errors import ConfigError
+from htr.nets.image_cnn import GatedConv, ImageEncoder, PageEncoder, ResBlock, SeparableConv, SpatialTransformer
 
 
 def pool(time):
     return nn.MaxPool2d((2, time), (2, time))
 
 
-def resnet_cnn(channels=(32, 64, 128, 256), blocks=(1, 2, 2), time_pool=(2, 2, 1)):
-    layers = [nn.Conv2d(1, channels[0], 7, padding=3, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU()]
+def resnet_cnn(channels=(32, 64, 128, 256), blocks=(1, 2, 2), time_pool=(2, 2, 1), stem_stride=1):
+    layers = [nn.Conv2d(1, channels[0], 7, stride=stem_stride, padding=3, bias=False), nn.BatchNorm2d(channels[0]),
+              nn.ReLU()]
     c = channels[0]
     for stage, (c_out, n, t) in enumerate(zip(channels[1:], blocks, time_pool)):
         for _ in range(n):
@@ -63,6 +67,10 @@ def crnn_lite(input_size, channels=(16, 32, 64, 96, 128), time_pool=(2, 2, 1), r
 
 
 def resnet(input_size, output_size=256, channels=(32, 64, 128, 256), blocks=(1, 2, 2), time_pool=(2, 2, 1),
-           dropout_rate=0.1):
-    cnn, c = resnet_cnn(channels, blocks, time_pool)
+           dropout_rate=0.1, flatten="1d", stem_stride=1):
+    if flatten not in ("1d", "2d"):
+        raise ConfigError(f"flatten: expected 1d (lines) or 2d (pages), got {flatten!r}")
+    cnn, c = resnet_cnn(channels, blocks, time_pool, stem_stride)
+    if flatten == "2d":
+        return PageEncoder(input_size, cnn, c, output_size, dropout_rate=dropout_rate)
     return ImageEncoder(input_size, cnn, c, output_size, dropout_rate=dropout_rate, pos_enc=True)

@@ -42,8 +42,8 @@ def test_one_utterance_per_page_with_newline_tokens(pages, data):
     assert validate_data_dir(data) == []
     text, images = read_text(data / "text"), read_kv(data / "img.scp")
     files = page_files(pages)
-    assert sorted(text) == [image.stem for image, _ in files] and read_kv(data / "utt2spk") == {u: u for u in text}
-    for image, xml in files:
+    assert sorted(text) == [image.stem for image, _, _ in files] and read_kv(data / "utt2spk") == {u: u for u in text}
+    for image, xml, _ in files:
         page = pagexml.read(xml)
         assert text[image.stem].count(NEWLINE) == len(page.lines()) - 1 > 0
         assert "\n" not in text[image.stem] and to_transcript(text[image.stem]) == page.text()

@@ -60,7 +60,7 @@ def get_parser():
 def htr_pages(files, seg_model, out_dir):
     """-> ({image stem: [TextLine]}, seconds of segment() per page), htr's segmenter in-process."""
     segmenter = Segmenter.load(seg_model)
-    images = {Path(i).stem: load_image(i) for i, _ in files}
+    images = {Path(i).stem: load_image(i) for i, _, _ in files}
     segmenter.segment(next(iter(images.values())))  # warm-up
     lines, seconds = {}, []
     for stem, image in images.items():
@@ -93,7 +93,7 @@ def run_kraken(kraken, pairs, threads):
 
 def kraken_pages(kraken, files, out_dir, threads, per_page):
     """-> ({image stem: [TextLine] or the reason it could not be read}, seconds per page, how timed)."""
-    pairs = [(image, out_dir / f"{Path(image).stem}.xml") for image, _ in files]
+    pairs = [(image, out_dir / f"{Path(image).stem}.xml") for image, _, _ in files]
     if per_page:
         seconds = [run_kraken(kraken, [pair], threads) for pair in pairs]
         how = "one process per page, each with its own start and model load"
@@ -183,7 +183,7 @@ def main(argv=None):
     out_dir = Path(args.out_dir)
     for sub in ("htr", "kraken"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    truth = {Path(image).stem: pagexml.read(xml).lines() for image, xml in files}
+    truth = {Path(image).stem: page.lines() for image, _, page in files}
     rows, notes = [], []
     if not args.skip_htr:
         lines, seconds = htr_pages(files, args.seg_model, out_dir / "htr")

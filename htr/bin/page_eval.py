@@ -123,8 +123,8 @@ def main(argv=None):
                         crop=args.crop, batch_size=args.batch_size)
     rows = []
     with Progress(len(files), desc=f"scoring {args.pages_dir}", unit="page") as progress:
-        for image_path, xml_path in files:
-            rows.append(score_page(reader, image_path, pagexml.read(xml_path), out_dir))
+        for image_path, _, truth in files:
+            rows.append(score_page(reader, image_path, truth, out_dir))
             progress.update()
     s = summary(rows)
     atomic_write_text(out_dir / "scores.json", json.dumps({"summary": s, "pages": rows}, indent=1) + "\n")

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from htr.data.datadir import write_data_dir
 from htr.errors import UserError, run_tool
-from htr.page import pagexml
 from htr.page.corpus import page_files
 
 NEWLINE = "\u2424"
@@ -34,11 +33,11 @@ def to_transcript(text):
 def page_entries(pages_dir):
     """-> {page id: (image path, text value)} of every page with PAGE XML in `pages_dir`."""
     entries = {}
-    for image, xml in page_files(pages_dir):
+    for image, xml, page in page_files(pages_dir):
         page_id = "_".join(image.stem.split())  # a key is one word ("scan 1.jpg" -> scan_1)
         if page_id in entries:
             raise UserError(f"{image}: page id {page_id!r} also names {entries[page_id][0]}")
-        transcript = pagexml.read(xml).text()
+        transcript = page.text()
         if NEWLINE in transcript:  # it would read back as a line break
             raise UserError(f"{xml}: the transcript holds the line-break token {NEWLINE!r} itself")
         entries[page_id] = (image.resolve(), to_tokens(transcript))

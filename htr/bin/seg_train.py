@@ -22,7 +22,6 @@ import yaml
 
 from htr.data.image_features import load_image
 from htr.errors import UserError, run_tool
-from htr.page import pagexml
 from htr.page.corpus import page_files
 from htr.page.metrics import detection_counts
 from htr.page.reader import check_size
@@ -58,8 +57,7 @@ def load_pages(pages_dir, input_width, limit=None, keep_images=False):
         raise UserError(f"{pages_dir}: no page images with PAGE XML (expected <image> and page/<stem>.xml)")
     out = []
     with Progress(len(files), desc=f"reading {pages_dir}", unit="page") as progress:
-        for image_path, xml_path in files:
-            page = pagexml.read(xml_path)
+        for image_path, _, page in files:
             image = load_image(image_path)
             check_size(page, image, image_path)
             ink, _ = page_input(image, input_width)

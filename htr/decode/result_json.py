@@ -32,14 +32,19 @@ def result_json(name, size, feats, nbest, decoding):
     return out
 
 
-def words(characters):
-    """Runs of non-space characters -> [{"text", "x": [first char's from, last char's to], "confidence"}]."""
-    out, run = [], []
+def word_runs(characters):
+    """The characters of each word: the runs between spaces."""
+    runs, run = [], []
     for c in characters + [{"char": " "}]:
         if c["char"].strip():
             run.append(c)
         elif run:
-            out.append({"text": "".join(r["char"] for r in run), "x": [run[0]["x"][0], run[-1]["x"][1]],
-                        "confidence": round(sum(r["confidence"] for r in run) / len(run), 4)})
+            runs.append(run)
             run = []
-    return out
+    return runs
+
+
+def words(characters):
+    """Runs of non-space characters -> [{"text", "x": [first char's from, last char's to], "confidence"}]."""
+    return [{"text": "".join(r["char"] for r in run), "x": [run[0]["x"][0], run[-1]["x"][1]],
+             "confidence": round(sum(r["confidence"] for r in run) / len(run), 4)} for run in word_runs(characters)]

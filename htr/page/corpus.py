@@ -34,12 +34,14 @@ def find_image(xml_file, page):
 
 
 def page_files(pages_dir):
-    """-> [(image path, PAGE XML path)] of every page whose image is there, sorted; for tools
-    that need whole pages (training, scoring), where a page without its image is an error."""
+    """-> [(image path, PAGE XML path, Page)] of every page whose image is there, sorted; for tools
+    that need whole pages (training, scoring), where a page without its image is an error. The
+    Page is the one read to find the image: callers need not read the file again."""
     out = []
     for xml in find_page_files(pages_dir):
-        image = find_image(xml, pagexml.read(xml))
+        page = pagexml.read(xml)
+        image = find_image(xml, page)
         if image is None:
             raise UserError(f"{xml}: its image is missing (imageFilename or {xml.stem}.png|jpg|tif beside page/)")
-        out.append((image, xml))
+        out.append((image, xml, page))
     return out

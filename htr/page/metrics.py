@@ -30,8 +30,8 @@ def iou(a, b):
 
 def match_lines(hyp, ref, threshold=0.5):
     """-> [(hyp index, ref index, iou)] one-to-one pairs with IoU >= threshold, best first."""
-    pairs = sorted(((iou(h.coords, r.coords), i, j) for i, h in enumerate(hyp) for j, r in enumerate(ref)
-                    if _near(h.coords, r.coords)), reverse=True)
+    pairs = sorted(((iou(h.coords, r.coords), i, j) for i, h in enumerate(hyp) for j, r in enumerate(ref)),
+                   reverse=True)
     used_h, used_r, out = set(), set(), []
     for score, i, j in pairs:
         if score >= threshold and i not in used_h and j not in used_r:
@@ -39,12 +39,6 @@ def match_lines(hyp, ref, threshold=0.5):
             used_r.add(j)
             out.append((i, j, score))
     return out
-
-
-def _near(a, b):
-    ax0, ay0, ax1, ay1 = bbox(a)
-    bx0, by0, bx1, by1 = bbox(b)
-    return min(ax1, bx1) > max(ax0, bx0) and min(ay1, by1) > max(ay0, by0)
 
 
 def detection_counts(hyp, ref, threshold=0.5):

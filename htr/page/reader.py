@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from htr.data.image_features import BadImageError, load_image
-from htr.decode.result_json import clean, result_json
+from htr.decode.result_json import clean, result_json, word_runs
 from htr.errors import UserError
 from htr.page.crop import DegenerateLine, cut_line
 from htr.page.layout import Glyph, Page, Word, bbox
@@ -51,12 +51,12 @@ class PageReader:
             except (DegenerateLine, BadImageError) as e:
                 logging.warning("%s: line %s: %s: left empty", image_path, line.id or i + 1, e)
                 line.text, line.conf, line.words = "", None, []
-        todo = sorted(cuts)
+        todo, decoding = sorted(cuts), self.recognizer.describe()
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start:start + self.batch_size]
             results = self.recognizer([cuts[i][2] for i in batch], names=[f"line{i}" for i in batch], positions=True)
             for i, nbest in zip(batch, results):
-                fill_line(lines[i], *cuts[i], nbest, self.recognizer.describe())
+                fill_line(lines[i], *cuts[i], nbest, decoding)
         return page
 
 
@@ -91,14 +91,3 @@ def fill_line(line, crop, to_page, feats, nbest, decoding):
                        for g, c in enumerate(members, 1)]
         line.words.append(word)
 
-
-def word_runs(characters):
-    """The characters of each word: runs between spaces."""
-    runs, run = [], []
-    for c in characters + [{"char": " "}]:
-        if c["char"].strip():
-            run.append(c)
-        elif run:
-            runs.append(run)
-            run = []
-    return runs

@@ -7,6 +7,16 @@ cut from a book's paragraphs of one part:
     python -m htr.bin.synth_lines data/train --num 3000 --seed 1 --fonts_dir local/fonts \
         --font_list local/fonts/train.list --text local/text/moby_dick.txt.gz --text_part train --nj 2
 
+Several text sources mix by weight (htr.corpora.line_text.source_lines), and `--style` draws
+each line with the realistic renderer (htr.data.handwriting: pen, paper and scanner effects;
+`train` for training data, `ood` for the held-out check):
+
+    python -m htr.bin.synth_lines data/train --num 40000 --fonts_dir local/fonts \
+        --font_list local/fonts/train.list --style train --min_chars 4 --max_chars 70 \
+        --text local/text/moby_dick.txt.gz@0.6 \
+        --text records=local/text/first_names.txt,local/text/us_states.txt@0.2 \
+        --text words=local/text/moby_dick.txt.gz@0.2
+
 Without --fonts_dir: Pillow's built-in font and a small word list (quick smoke data for tests).
 """
 import argparse
@@ -16,19 +26,20 @@ from pathlib import Path
 
 from htr.data.datadir import write_data_dir
 from htr.corpora.handwriting import Writer, font_files, read_name_list, render_handwritten_line, token_spans
-from htr.corpora.line_text import PARTS, text_lines
+from htr.corpora.line_text import PARTS, source_lines
+from htr.data.handwriting import STYLES, render_realistic_line
 from htr.corpora.synth import random_line, render_line
 from htr.data.word_segments import write_word_segments
 from htr.utils.progress import Progress
-from htr.errors import run_tool
+from htr.errors import UserError, run_tool
 
 _writers = {}
 
 
 def _render_job(job):
-    """(index, seed, text, writer name, font file, png path) -> (index, word spans or None); one
-    rng per line, so any nj gives the same images."""
-    index, seed, text, name, font_file, path = job
+    """(index, seed, text, writer name, font file, png path, style, neighbour texts) -> (index,
+    word spans or None); one rng per line, so any nj gives the same images."""
+    index, seed, text, name, font_file, path, style, neighbours = job
     rng = random.Random(f"{seed}-{index}")
     spans = None
     if name is None:
@@ -36,8 +47,11 @@ def _render_job(job):
     else:
         if name not in _writers:
             _writers[name] = Writer(name, font_file)
-        image, char_spans = render_handwritten_line(text, _writers[name], rng, with_char_spans=True)
-        spans = token_spans(text, char_spans)
+        if style:  # the realistic renderer knows no word spans: its glyphs move after placing
+            image = render_realistic_line(text, _writers[name], rng, style, neighbours)
+        else:
+            image, char_spans = render_handwritten_line(text, _writers[name], rng, with_char_spans=True)
+            spans = token_spans(text, char_spans)
     image.save(path)
     return index, spans
 
@@ -48,7 +62,10 @@ def plan_font_lines(args):
     names = read_name_list(args.font_list) if args.font_list else None
     fonts = font_files(args.fonts_dir, names)
     writers = [Writer(n, f) for n, f in fonts.items()]
-    lines = text_lines(args.text, args.text_part, args.num, args.seed, args.min_chars, args.max_chars)
+    try:
+        lines = source_lines(args.text, args.text_part, args.num, args.seed, args.min_chars, args.max_chars)
+    except ValueError as e:  # a bad source spec or a text with no usable lines
+        raise UserError(str(e)) from None
     plan, uncovered = [], 0
     for i, text in enumerate(lines):
         for k in range(len(writers)):
@@ -71,10 +88,14 @@ def main(argv=None):
     p.add_argument("--prefix", default=None, help="utterance id prefix without fonts (default: the dir name)")
     p.add_argument("--fonts_dir", default=None, help="<dir>/<font name>/<file>.woff2|ttf: one writer per font")
     p.add_argument("--font_list", default=None, help="file naming the fonts (writers) to use; default all")
-    p.add_argument("--text", default=None, help="text (.txt or .txt.gz, a paragraph per line) to cut lines from")
+    p.add_argument("--text", action="append", default=None,
+                   help="text source [KIND=]PATH[@WEIGHT], repeatable: a book (.txt or .txt.gz, a paragraph "
+                        "per line) to cut lines from, records=NAMES[,PLACES] or words=BOOK")
     p.add_argument("--text_part", default="train", choices=PARTS, help="which paragraphs (1 in 20 valid, 1 test)")
     p.add_argument("--min_chars", type=int, default=20)
     p.add_argument("--max_chars", type=int, default=45)
+    p.add_argument("--style", default=None, choices=sorted(STYLES),
+                   help="realistic renderer settings (htr.data.handwriting); default: the plain font renderer")
     p.add_argument("--nj", type=int, default=1, help="parallel rendering processes")
     args = p.parse_args(argv)
     data_dir = Path(args.data_dir)
@@ -88,7 +109,10 @@ def main(argv=None):
         rng = random.Random(args.seed)
         prefix = args.prefix or data_dir.name
         plan = [(f"{prefix}-{i:05d}", random_line(rng), None, None) for i in range(args.num)]
-    jobs = [(i, args.seed, text, name, font, str((image_dir / f"{utt}.png").resolve()))
+    if args.style and not args.fonts_dir:
+        p.error("--style needs --fonts_dir")
+    jobs = [(i, args.seed, text, name, font, str((image_dir / f"{utt}.png").resolve()), args.style,
+             [plan[j][1] for j in (i - 1, (i + 1) % len(plan)) if j != i])  # lines above and below
             for i, (utt, text, name, font) in enumerate(plan)]
     segments = {}
     with Progress(len(jobs), desc=f"rendering {data_dir}", unit="line") as progress:

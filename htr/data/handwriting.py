@@ -83,8 +83,9 @@ STYLES = {
 
 def render_realistic_line(text, writer, rng, style="train", neighbour_texts=()):
     """A grayscale PIL image of `text` in `writer`'s hand (htr.corpora.handwriting.Writer), with
-    the effects of STYLES[style]; `neighbour_texts` are candidates for the lines above and below."""
-    s = STYLES[style]
+    the effects of STYLES[style] (or of a style mapping); `neighbour_texts` are candidates for the
+    lines above and below."""
+    s = STYLES[style] if isinstance(style, str) else style
     size = max(14, int(writer.size * rng.uniform(0.85, 1.15)))
     mask, base_y = _ink(text, writer, size, rng, s)
     mask = _pen(mask, base_y, writer, size, rng, s)

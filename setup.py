@@ -22,7 +22,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(include=["htr", "htr.*"]),
-    package_data={"htr": ["VERSION", "serve/static/*", "models/*.pt", "models/*.md"]},
+    package_data={"htr": ["VERSION", "serve/static/*", "models/*.pt", "models/*.zip", "models/*.md"]},
     python_requires=">=3.9",
     install_requires=requirements,
     # pyarrow reads Hugging Face parquet datasets (no lighter reader exists); huggingface_hub

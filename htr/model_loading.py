@@ -128,8 +128,21 @@ def from_hub(repo_id, cache_dir=None):
     return Path(snapshot_download(repo_id, cache_dir=str(Path(cache_dir or default_cache_dir()) / "hub")))
 
 
+# Models shipped inside the package (htr/models/<name>.zip, each with its model card <name>.md):
+# a name here loads like a path, and DEFAULT_MODEL is what `htr recognize` reads with when no
+# --model is given.
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+BUNDLED_MODELS = {"handfonts-base": MODELS_DIR / "handfonts-base.zip"}
+DEFAULT_MODEL = "handfonts-base"
+
+
 def fetch(spec, cache_dir=None):
-    """A model zip, directory, http(s)/file URL or hub repo name -> a local path `locate` accepts."""
+    """A bundled model's name, a model zip, directory, http(s)/file URL or hub repo name -> a
+    local path `locate` accepts."""
+    if spec in BUNDLED_MODELS and not Path(spec).exists():
+        if not BUNDLED_MODELS[spec].is_file():
+            raise ModelError(f"{spec}: the bundled model {BUNDLED_MODELS[spec]} is missing from this install")
+        return BUNDLED_MODELS[spec]
     if re.match(r"^(https?|file)://", spec):
         return download(spec, cache_dir)
     if Path(spec).exists():

@@ -9,7 +9,7 @@ set -euo pipefail
     --token_type char \
     --train_set train \
     --valid_set valid \
-    --test_sets test \
+    --test_sets "test test_ood" \
     --feats_height 32 \
     --feats_width_factor 1.0 \
     --ngpu 0 \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# handfonts: htr's embedded corpus. Handwriting-style lines rendered from 53 handwriting fonts
+# handfonts: htr's embedded corpus. Handwriting-style lines rendered from 244 handwriting fonts
 # (one font = one writer; test writers unseen in training), text from Moby-Dick. Needs no
 # download; the whole recipe runs on a 2-core CPU in under 10 minutes (see README.md).
 set -euo pipefail

@@ -82,3 +82,13 @@ def test_image_to_ark_cli(tmp_path, nj):
     assert list(read_kv(out / "text")) == sorted(feats)
     assert (out / "feats.ark").exists()
     run_tool("validate_data_dir", out)
+
+
+def test_image_to_ark_refuses_a_data_dir_with_no_readable_image(tmp_path):
+    # e.g. an img.scp whose paths are wrong: every line skipped would leave an empty feats.scp
+    # that only a later stage notices
+    text = {f"utt{i}": "a line" for i in range(3)}
+    write_data_dir(tmp_path / "data", text, img_scp={u: str(tmp_path / f"{u}.png") for u in text})
+    proc = run_tool("image_to_ark", tmp_path / "data", tmp_path / "dump", "--height", 32, check=False)
+    assert proc.returncode == 1 and "none of its 3 images could be read" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "dump" / "feats.scp").exists()

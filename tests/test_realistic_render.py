@@ -1,6 +1,7 @@
 """The realistic renderer (htr/data/handwriting.py) and the mixed text sources: the same image for
 a seed, and each pen, paper and scanner effect doing what it says when it alone is on."""
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,6 +142,8 @@ def test_synth_lines_renders_a_style_deterministically(tmp_path):
     for name in ("text", "utt2spk", "img.scp"):
         a = (tmp_path / "a" / name).read_text()
         assert a.replace(str(tmp_path / "a"), "") == (tmp_path / "b" / name).read_text().replace(str(tmp_path / "b"), "")
+    scp = dict(line.split(" ", 1) for line in (tmp_path / "a" / "img.scp").read_text().splitlines())
+    assert sorted(Path(p).name for p in scp.values()) == sorted(p.name for p in (tmp_path / "a" / "images").iterdir())
     for png in (tmp_path / "a" / "images").iterdir():
         assert np.array_equal(np.asarray(load_image(png)), np.asarray(load_image(tmp_path / "b" / "images" / png.name)))
     assert not (tmp_path / "a" / "word_segments").exists()  # the realistic renderer's glyphs move after placing

@@ -126,6 +126,8 @@ def main(argv=None):
     given = read_word_segments(data_dir / "word_segments") if (data_dir / "word_segments").exists() else {}
     text = read_text(data_dir / "text") if args.segment_words and (data_dir / "text").exists() else {}
     scp, bad = images_to_ark(img_scp, args.out_dir, args.height, args.width_factor, args.nj, given, text)
+    if bad and not scp:  # skipping is for the odd bad file; none readable is a broken data dir
+        raise UserError(f"{img_scp}: none of its {len(bad)} images could be read; the first: {bad[0][1]}")
     copy_utt_files(data_dir, args.out_dir, set(scp))
     write_kv(Path(args.out_dir) / "feats.scp", scp)  # last: the features are complete
     logging.info("wrote %d utterances to %s/feats.scp; %d bad images listed in %s/bad_images",

@@ -1,9 +1,10 @@
-"""Recognise your own line images with a trained model.
+"""Recognise your own line images with a trained model (default: the bundled handfonts-base).
 
+    htr recognize line1.png line2.jpg                  # the bundled default model
     htr recognize line1.png line2.jpg --model model.zip
     htr recognize line.png --model exp/train --json --nbest 3
     htr recognize line.png --model a.zip --model b.zip --tta 4     # an ensemble, 4 views of each line
-    htr recognize page.jpg --model m.zip --page --output_format page   # a whole page -> PAGE XML
+    htr recognize page.jpg --page --output_format page   # a whole page -> PAGE XML
     htr recognize page.jpg --model m.zip --input_page page.xml         # its lines given: only read them
 
 A model pack decodes as its recipe did: its front end turns the images into features, and its

@@ -126,7 +126,7 @@ def main(argv=None):
             pool.join()
     text = {utt: line for utt, line, _, _ in plan}
     utt2spk = {utt: (name or utt) for utt, _, name, _ in plan}
-    img_scp = {utt: job[-1] for (utt, _, _, _), job in zip(plan, jobs)}
+    img_scp = {utt: job[5] for (utt, _, _, _), job in zip(plan, jobs)}
     write_data_dir(data_dir, text, utt2spk=utt2spk, img_scp=img_scp)
     if segments:  # the renderer knows where each word is (htr/data/word_segments.py)
         write_word_segments(data_dir / "word_segments", segments)

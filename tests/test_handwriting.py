@@ -64,7 +64,7 @@ def digests(data_dir):
 
 
 def test_synth_lines_is_deterministic_for_a_seed_whatever_nj(tmp_path):
-    args = ["--num", 12, "--seed", 3, "--fonts_dir", FONTS, "--font_list", FONTS / "test.list", "--text", TEXT,
+    args = ["--num", 30, "--seed", 3, "--fonts_dir", FONTS, "--font_list", FONTS / "test.list", "--text", TEXT,
             "--text_part", "test"]
     run_tool("synth_lines", tmp_path / "a", *args, "--nj", 1)
     run_tool("synth_lines", tmp_path / "b", *args, "--nj", 2)

@@ -22,7 +22,9 @@ LOCAL = REPO / "egs2" / "handfonts" / "ocr1" / "local"
 def rendered_lines(n, seed=0):
     """[(gray array, true word spans)] of handfonts training lines, writers taken in turn."""
     fonts = font_files(LOCAL / "fonts")
-    writers = [Writer(name, fonts[name]) for name in read_name_list(LOCAL / "fonts" / "train.list")]
+    # the first 43 training hands (the list's original ones): mostly print, whose word gaps column
+    # projection can see; the script fonts added later join their words too tightly for it
+    writers = [Writer(name, fonts[name]) for name in read_name_list(LOCAL / "fonts" / "train.list")[:43]]
     rng, out = random.Random(seed), []
     for i, text in enumerate(text_lines(LOCAL / "text" / "moby_dick.txt.gz", "train", n, seed)):
         writer = writers[i % len(writers)]

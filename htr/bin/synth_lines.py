@@ -98,6 +98,8 @@ def main(argv=None):
                    help="realistic renderer settings (htr.data.handwriting); default: the plain font renderer")
     p.add_argument("--nj", type=int, default=1, help="parallel rendering processes")
     args = p.parse_args(argv)
+    if args.style and not args.fonts_dir:
+        p.error("--style needs --fonts_dir")
     data_dir = Path(args.data_dir)
     image_dir = data_dir / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -109,10 +111,8 @@ def main(argv=None):
         rng = random.Random(args.seed)
         prefix = args.prefix or data_dir.name
         plan = [(f"{prefix}-{i:05d}", random_line(rng), None, None) for i in range(args.num)]
-    if args.style and not args.fonts_dir:
-        p.error("--style needs --fonts_dir")
     jobs = [(i, args.seed, text, name, font, str((image_dir / f"{utt}.png").resolve()), args.style,
-             [plan[j][1] for j in (i - 1, (i + 1) % len(plan)) if j != i])  # lines above and below
+             [plan[j % len(plan)][1] for j in (i - 1, i + 1) if j % len(plan) != i])  # lines above and below
             for i, (utt, text, name, font) in enumerate(plan)]
     segments = {}
     with Progress(len(jobs), desc=f"rendering {data_dir}", unit="line") as progress:

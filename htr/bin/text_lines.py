@@ -8,8 +8,22 @@ import argparse
 import random
 
 from htr.data.datadir import write_kv
-from htr.corpora.line_text import PARTS, generated_lines, parse_source, part_of, read_paragraphs, wrap
+from htr.corpora.line_text import PARTS, generated_lines, parse_source, part_of, read_paragraphs, source_rng, wrap
 from htr.errors import UserError, run_tool
+
+
+def all_lines(args, sources):
+    rng = random.Random(f"text-lines-{args.seed}")
+    book = next((path for kind, path, _ in sources if kind == "book"), None)
+    lines = []
+    for index, (kind, path, _) in enumerate(sources):
+        if kind == "book":
+            lines += [line for i, paragraph in enumerate(read_paragraphs(path)) if part_of(i) == args.text_part
+                      for line in wrap(paragraph, rng, args.min_chars, args.max_chars)]
+        else:
+            lines += generated_lines(kind, path, args.text_part, args.num, source_rng(kind, index, args.text_part, args.seed),
+                                     args.min_chars, args.max_chars, book)
+    return lines
 
 
 def main(argv=None):
@@ -24,20 +38,10 @@ def main(argv=None):
     p.add_argument("--max_chars", type=int, default=45)
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
-    rng = random.Random(f"text-lines-{args.seed}")
     try:
-        sources = [parse_source(spec) for spec in args.text]
-    except ValueError as e:
+        lines = all_lines(args, [parse_source(spec) for spec in args.text])
+    except ValueError as e:  # a bad source spec, an empty names file, a part with no words
         raise UserError(str(e)) from None
-    book = next((path for kind, path, _ in sources if kind == "book"), None)
-    lines = []
-    for index, (kind, path, _) in enumerate(sources):
-        if kind == "book":
-            lines += [line for i, paragraph in enumerate(read_paragraphs(path)) if part_of(i) == args.text_part
-                      for line in wrap(paragraph, rng, args.min_chars, args.max_chars)]
-        else:
-            lines += generated_lines(kind, path, args.text_part, args.num, random.Random(f"{kind}-{index}-{args.seed}"),
-                                     args.min_chars, args.max_chars, book)
     write_kv(args.output, {f"{args.prefix}-{i:06d}": line for i, line in enumerate(lines)})
     print(f"{len(lines)} lines -> {args.output}")
 

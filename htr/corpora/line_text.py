@@ -86,7 +86,7 @@ ROMAN = "I II III IV V VI VII VIII IX X XI XII".split()
 def parse_source(spec):
     """'KIND=PATH@WEIGHT' -> (kind, path, weight)."""
     kind, _, rest = spec.rpartition("=") if "=" in spec else ("book", "", spec)
-    path, _, weight = rest.partition("@")
+    path, _, weight = rest.rpartition("@") if "@" in rest else (rest, "", "")
     if kind not in ("book", "records", "words"):
         raise ValueError(f"text source {spec!r}: kind {kind!r} is not book, records or words")
     try:
@@ -111,7 +111,17 @@ def part_words(path, part):
     """The distinct words of a book's part, punctuation stripped."""
     words = {w.strip(".,;:!?'\"()-&") for i, p in enumerate(read_paragraphs(path)) if part_of(i) == part
              for w in p.split()}
-    return sorted(w for w in words if w.isalpha())
+    words = sorted(w for w in words if w.isalpha())
+    if not words:
+        raise ValueError(f"{path}: no {part} words")
+    return words
+
+
+def source_rng(kind, index, part, seed):
+    """The generator of a records or words source. Valid and test draw their own streams (one
+    shared with train would repeat train's lines in them); train's seed string is the original
+    one, so the bundled model's training data reproduces."""
+    return random.Random(f"{kind}-{index}-{seed}" if part == "train" else f"{kind}-{index}-{part}-{seed}")
 
 
 def record_line(rng, names, surnames, places, min_chars, max_chars):
@@ -172,15 +182,18 @@ def source_lines(specs, part, num, seed, min_chars=20, max_chars=45):
     """`num` lines mixed from several sources (see above) by weight, in a seeded order."""
     sources = [parse_source(s) for s in specs]
     total = sum(w for _, _, w in sources)
-    counts = [int(round(num * w / total)) for _, _, w in sources]
-    counts[0] += num - sum(counts)
+    exact = [num * w / total for _, _, w in sources]
+    counts = [int(x) for x in exact]
+    for i in sorted(range(len(exact)), key=lambda i: counts[i] - exact[i])[: num - sum(counts)]:
+        counts[i] += 1  # largest remainders: the counts sum to num, none negative
     book = next((p for k, p, _ in sources if k == "book"), None)
     lines = []
     for index, ((kind, path, _), count) in enumerate(zip(sources, counts)):
         if kind == "book":
             lines += text_lines(path, part, count, seed + index, min_chars, max_chars) if count else []
         else:
-            rng = random.Random(f"{kind}-{index}-{seed}")
-            lines += generated_lines(kind, path, part, count, rng, min_chars, max_chars, book)
-    random.Random(f"mix-{seed}").shuffle(lines)
+            lines += generated_lines(kind, path, part, count, source_rng(kind, index, part, seed),
+                                     min_chars, max_chars, book)
+    if len(sources) > 1:  # one source keeps the book's own seeded order, as before sources mixed
+        random.Random(f"mix-{seed}").shuffle(lines)
     return lines

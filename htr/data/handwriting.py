@@ -12,7 +12,7 @@ on every machine with the same Pillow/FreeType):
     scan    a loose or tight crop, the line height (20 to 200 px), blur, noise, JPEG, binarisation
 
 A `style` (STYLES) holds every range and probability. "train" makes the training corpus; "ood" is
-a second renderer configuration kept out of training (whole-string drawing with the font's own
+a second renderer configuration kept out of training (words drawn whole, with the font's own
 kerning, squared paper, motion blur, other contrast and crops) for the held-out check.
 """
 import io
@@ -92,6 +92,7 @@ def render_realistic_line(text, writer, rng, style="train", neighbour_texts=()):
     box = mask.getbbox()
     if box is None:
         raise ValueError(f"{writer.name}: nothing drawn for {text!r}")
+    neighbour_texts = [t for t in neighbour_texts if writer.covers(t)]  # no missing-glyph boxes
     others = [_plain_ink(t, writer, size, rng) for t in _neighbours(neighbour_texts, rng, s)]
     strip, box = _page_strip(mask, base_y, box, others, size, rng)
     strip, box = _crop(strip, box, rng, s)  # before the paper: only what is kept gets painted
@@ -111,8 +112,13 @@ def _ink(text, writer, size, rng, s):
     mask = Image.new("L", (width, height), 0)
     base_y = pad + ascent
     drift = _baseline(width, size, rng, s)
-    if not s["glyph_by_glyph"]:  # the font's own kerning and joins, one draw
-        ImageDraw.Draw(mask).text((pad, base_y + drift(pad)), text, font=font, fill=255, anchor="ls")
+    if not s["glyph_by_glyph"]:  # the font's own kerning and joins, a word at a time on the baseline
+        draw, start = ImageDraw.Draw(mask), 0
+        for word in text.split(" "):
+            x = pad + font.getlength(text[:start])
+            if word:
+                draw.text((x, base_y + drift(x)), word, font=font, fill=255, anchor="ls")
+            start += len(word) + 1
         return _trim(mask, base_y, size)
     x, factor = float(pad), writer.spacing * rng.uniform(0.97, 1.04)
     word = _word_traits(rng, s, size)

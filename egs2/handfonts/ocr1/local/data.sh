@@ -13,7 +13,7 @@
 #   settings on without looking at a test set.
 # Deterministic for a seed.
 set -euo pipefail
-num_train=5000   # training lines (the bundled model: 24000)
+num_train=3000   # training lines (the bundled model: 24000)
 num_valid=200
 num_test=400
 num_valid_ood=200

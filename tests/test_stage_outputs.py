@@ -24,7 +24,7 @@ from htr.data.datadir import read_kv, write_data_dir
 
 SEED = int(os.environ.get("HTR_TEST_SEED", random.randrange(10 ** 6)))  # printed with every failure
 MODEL = SHARED / "reference" / "espnet_tiny" / "model.zip"
-RECIPE_ARGS = ["--feats_width_factor", "0.5", "--nj", "2", "--inference_nj", "2", "--use_ngram", "false"]
+RECIPE_ARGS = ["--feats_width_factor", "0.5", "--nj", "2", "--inference_nj", "2", "--use_ngram", "false", "--test_sets", "test"]
 WORDS = ["ab", "cde", "fg", "hij", "kl", "mno"]
 
 
